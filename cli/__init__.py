@@ -1,0 +1,1 @@
+"""The ``nightclerk`` command line: one typer app, a module per command group."""

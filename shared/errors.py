@@ -1,0 +1,60 @@
+"""One exception root for nightclerk.
+
+Messages carry ids, counts, paths and reasons -- never document text (PHI).
+
+    NightclerkError
+    ├── ConfigError
+    ├── BrokerUnavailable
+    ├── InputError                 a whole input file cannot be read (empty, wrong columns, unknown mapping)
+    ├── PackError
+    │   ├── PackNotFound
+    │   ├── PackInvalid            manifest missing or malformed
+    │   └── PackIntegrityError     a file's sha256 differs from the manifest
+    ├── StoreError
+    │   └── StoreUnavailable       the database cannot be reached (transient: retry)
+    └── InferenceError
+"""
+
+
+class NightclerkError(Exception):
+    """Root of every error nightclerk raises on purpose."""
+
+
+class ConfigError(NightclerkError):
+    """Settings or options that cannot work together."""
+
+
+class BrokerUnavailable(NightclerkError):
+    """No Redis answers at the configured URL."""
+
+
+class InputError(NightclerkError):
+    """An input file as a whole cannot be used; no record of it was enqueued."""
+
+
+class PackError(NightclerkError):
+    """A model pack cannot be used."""
+
+
+class PackNotFound(PackError):
+    """No pack of that name in the packs folder."""
+
+
+class PackInvalid(PackError):
+    """The pack's manifest is missing or does not validate."""
+
+
+class PackIntegrityError(PackError):
+    """A pack file is missing or its sha256 differs from the manifest: the pack was tampered with."""
+
+
+class StoreError(NightclerkError):
+    """The result store refused an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The result store cannot be reached right now; the operation may succeed on retry."""
+
+
+class InferenceError(NightclerkError):
+    """The inference runtime failed on a batch."""

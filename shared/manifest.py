@@ -1,0 +1,116 @@
+"""The model-pack manifest and its integrity check.
+
+A pack is a folder: ``manifest.json``, ``tokenizer.json`` and one ONNX file per precision variant. The
+manifest names every file with its sha256; :func:`verify_pack` recomputes them and refuses a pack whose
+files differ (tampered, truncated or missing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nightclerk.shared.errors import PackIntegrityError, PackInvalid, PackNotFound
+
+MANIFEST_FILE = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"
+VariantPrecision = Literal["fp32", "fp16", "int8"]
+
+
+class Variant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    precision: VariantPrecision
+    file: str
+    batch_independent: bool = Field(
+        description="True when a document's output does not depend on the other documents in its batch "
+        "(false for dynamic int8 quantization, whose activation scales are computed per batch)"
+    )
+    device: Literal["cpu", "cuda", "any"] = "any"
+
+
+class PackManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9\-_.]{0,63}$")
+    version: str
+    task: Literal["classify"]
+    labels: list[str] = Field(min_length=2)
+    max_tokens: int = Field(ge=8, le=8192)
+    inputs: list[str] = Field(min_length=1, description="ONNX input names, in order")
+    output: str = "logits"
+    variants: list[Variant] = Field(min_length=1)
+    opset: int
+    source_checkpoint: str
+    data_sha256: str | None = None
+    method: str = Field(description="how the weights were made, e.g. linear-probe, finetune, random-init")
+    files: dict[str, str] = Field(description="relative path -> sha256 of every file in the pack")
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @model_validator(mode="after")
+    def _files_cover_variants(self) -> PackManifest:
+        missing = [v.file for v in self.variants if v.file not in self.files]
+        if TOKENIZER_FILE not in self.files:
+            missing.append(TOKENIZER_FILE)
+        if missing:
+            raise ValueError(f"files without a sha256 in the manifest: {missing}")
+        return self
+
+    def variant(self, precision: str) -> Variant | None:
+        return next((v for v in self.variants if v.precision == precision), None)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pack_version(files: dict[str, str], when: datetime | None = None) -> str:
+    """A version that changes whenever any file changes: ``YYYYMMDD-<8 hex of the files' hashes>``."""
+    when = when or datetime.now(UTC)
+    joined = "\n".join(f"{name}={digest}" for name, digest in sorted(files.items()))
+    return f"{when:%Y%m%d}-{hashlib.sha256(joined.encode()).hexdigest()[:8]}"
+
+
+def read_manifest(pack_dir: Path) -> PackManifest:
+    path = pack_dir / MANIFEST_FILE
+    if not pack_dir.is_dir():
+        raise PackNotFound(f"no model pack at {pack_dir}")
+    if not path.is_file():
+        raise PackInvalid(f"{path} is missing")
+    try:
+        return PackManifest.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise PackInvalid(f"{path} does not validate: {exc.error_count()} error(s): {exc.errors()[0]['msg']}") from None
+
+
+def verify_pack(pack_dir: Path) -> PackManifest:
+    """Read the manifest and check every file's sha256; raise :class:`PackIntegrityError` on a mismatch."""
+    manifest = read_manifest(pack_dir)
+    root = pack_dir.resolve()
+    for name, expected in sorted(manifest.files.items()):
+        path = (pack_dir / name).resolve()
+        if root not in path.parents:
+            raise PackInvalid(f"pack file {name!r} points outside the pack folder")
+        if not path.is_file():
+            raise PackIntegrityError(f"pack {manifest.name}: file {name} is missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise PackIntegrityError(
+                f"pack {manifest.name}: {name} has sha256 {actual[:12]}…, the manifest says {expected[:12]}…"
+            )
+    return manifest
+
+
+def write_manifest(pack_dir: Path, manifest: PackManifest) -> Path:
+    path = pack_dir / MANIFEST_FILE
+    path.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Celery tasks and the ONNX Runtime inference runtime. Imports ``nightclerk.shared`` only; never torch."""

@@ -1,0 +1,128 @@
+"""Turn one chunk message into stored result rows.
+
+Documents that already have a result for this pack version are skipped (a redelivered or re-pushed chunk
+costs a lookup, not inference). A batch that fails is retried document by document so one bad document
+does not sink its chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nightclerk.shared.documents import EhrNote, Literature, RepairTicket
+from nightclerk.shared.errors import InferenceError
+from nightclerk.shared.logging import get_logger
+from nightclerk.shared.messages import ChunkMessage
+from nightclerk.shared.results import LabelScore, ResultRow, Timings
+from nightclerk.shared.store import ResultStore
+from nightclerk.workers.classifier import ClassifierRuntime
+from nightclerk.workers.pack_registry import PackRegistry
+
+log = get_logger(__name__)
+AnyDocument = EhrNote | RepairTicket | Literature
+
+
+@dataclass
+class ChunkOutcome:
+    chunk_id: str
+    documents: int
+    stored: int
+    skipped: int
+    failed: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "chunk_id": self.chunk_id,
+            "documents": self.documents,
+            "stored": self.stored,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+        }
+
+
+class ChunkProcessor:
+    def __init__(self, registry: PackRegistry, store: ResultStore, worker_id: str, top_k: int = 5) -> None:
+        self.registry = registry
+        self.store = store
+        self.worker_id = worker_id
+        self.top_k = top_k
+
+    def process(self, chunk: ChunkMessage) -> ChunkOutcome:
+        queue_ms = max((datetime.now(UTC) - chunk.pushed_at).total_seconds() * 1000, 0.0)
+        outcome = ChunkOutcome(chunk.chunk_id, len(chunk.documents), 0, 0, [])
+        for task in chunk.tasks:
+            if task == "classify":
+                self._classify(chunk, queue_ms, outcome)
+        return outcome
+
+    def _classify(self, chunk: ChunkMessage, queue_ms: float, outcome: ChunkOutcome) -> None:
+        runtime = self.registry.classifier_for(chunk.kind)
+        done = self.store.existing((d.id for d in chunk.documents), "classify", runtime.version)
+        pending = [d for d in chunk.documents if d.id not in done]
+        outcome.skipped += len(chunk.documents) - len(pending)
+        started = time.perf_counter()
+        rows, failed = self._rows_for(runtime, pending, chunk.chunk_id, queue_ms)
+        outcome.failed.extend(failed)
+        outcome.stored += self.store.upsert(rows)
+        log.info(
+            "chunk_classified",
+            chunk_id=chunk.chunk_id,
+            kind=chunk.kind,
+            pack=runtime.name,
+            pack_version=runtime.version,
+            documents=len(chunk.documents),
+            inferred=len(rows),
+            skipped=len(chunk.documents) - len(pending),
+            failed=len(failed),
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def _rows_for(
+        self, runtime: ClassifierRuntime, documents: list[AnyDocument], chunk_id: str, queue_ms: float
+    ) -> tuple[list[ResultRow], list[str]]:
+        if not documents:
+            return [], []
+        try:
+            return self._infer(runtime, documents, chunk_id, queue_ms), []
+        except InferenceError:
+            if len(documents) == 1:
+                log.error("document_failed", document_id=documents[0].id, pack=runtime.name, task="classify")
+                return [], [documents[0].id]
+        rows: list[ResultRow] = []
+        failed: list[str] = []
+        for document in documents:
+            more_rows, more_failed = self._rows_for(runtime, [document], chunk_id, queue_ms)
+            rows.extend(more_rows)
+            failed.extend(more_failed)
+        return rows, failed
+
+    def _infer(
+        self, runtime: ClassifierRuntime, documents: list[AnyDocument], chunk_id: str, queue_ms: float
+    ) -> list[ResultRow]:
+        classified = runtime.classify([d.text for d in documents])
+        k = min(self.top_k, len(runtime.labels))
+        rows = []
+        for i, document in enumerate(documents):
+            probs = classified.probabilities[i]
+            top = probs.argsort()[::-1][:k]
+            rows.append(
+                ResultRow(
+                    document_id=document.id,
+                    kind=document.kind,
+                    task="classify",
+                    pack_name=runtime.name,
+                    pack_version=runtime.version,
+                    precision=runtime.variant.precision,
+                    labels=[LabelScore(label=runtime.labels[j], score=round(float(probs[j]), 6)) for j in top],
+                    timings=Timings(
+                        queue_ms=round(queue_ms, 2),
+                        tokenize_ms=round(float(classified.tokenize_ms[i]), 3),
+                        infer_ms=round(float(classified.infer_ms[i]), 3),
+                    ),
+                    worker_id=self.worker_id,
+                    chunk_id=chunk_id,
+                )
+            )
+        return rows

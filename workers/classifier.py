@@ -1,0 +1,142 @@
+"""A loaded classification pack: tokenizer + ONNX Runtime session, batched inference with timings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from nightclerk.shared.errors import ConfigError, InferenceError
+from nightclerk.shared.logging import get_logger
+from nightclerk.shared.manifest import TOKENIZER_FILE, PackManifest, Variant, verify_pack
+from nightclerk.workers.batching import cut_to_words, plan_batches
+from nightclerk.workers.device import Placement, cpu_count
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Classified:
+    """Per input text: label probabilities (in manifest label order) and its share of the batch's time."""
+
+    probabilities: np.ndarray  # (n_docs, n_labels) float32
+    tokenize_ms: np.ndarray  # (n_docs,)
+    infer_ms: np.ndarray  # (n_docs,)
+
+
+def choose_variant(manifest: PackManifest, placement: Placement, precision: str) -> Variant:
+    if precision != "auto":
+        variant = manifest.variant(precision)
+        if variant is None:
+            have = [v.precision for v in manifest.variants]
+            raise ConfigError(f"pack {manifest.name} has no {precision} variant (it has {have})")
+        return variant
+    preference = ("fp16", "fp32", "int8") if placement.device == "cuda" else ("int8", "fp32")
+    for wanted in preference:
+        variant = manifest.variant(wanted)
+        if variant is not None and variant.device in ("any", placement.device):
+            return variant
+    raise ConfigError(f"pack {manifest.name} has no variant usable on {placement.device}")
+
+
+def session_options(placement: Placement, threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Thread counts set deliberately: ORT's default spin-waiting collapses when another process shares cores.
+    options.intra_op_num_threads = threads or (1 if placement.device == "cuda" else cpu_count())
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+class ClassifierRuntime:
+    def __init__(
+        self,
+        pack_dir: Path,
+        placement: Placement,
+        *,
+        precision: str = "auto",
+        threads: int = 0,
+        token_budget: int = 8192,
+        max_batch_docs: int = 64,
+    ) -> None:
+        self.manifest = verify_pack(pack_dir)
+        self.variant = choose_variant(self.manifest, placement, precision)
+        self.placement = placement
+        self.token_budget = token_budget
+        self.max_batch_docs = max_batch_docs
+        self.session = ort.InferenceSession(
+            str(pack_dir / self.variant.file),
+            sess_options=session_options(placement, threads),
+            providers=placement.providers,
+        )
+        self.provider = self.session.get_providers()[0]
+        self.tokenizer = Tokenizer.from_file(str(pack_dir / TOKENIZER_FILE))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=self.manifest.max_tokens)
+        self.labels = list(self.manifest.labels)
+        self._wants = set(self.manifest.inputs)
+        log.info(
+            "pack_loaded",
+            pack=self.manifest.name,
+            version=self.manifest.version,
+            precision=self.variant.precision,
+            provider=self.provider,
+            device=placement.device,
+            max_tokens=self.manifest.max_tokens,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def classify(self, texts: list[str]) -> Classified:
+        n = len(texts)
+        probabilities = np.zeros((n, len(self.labels)), dtype=np.float32)
+        tokenize_ms = np.zeros(n)
+        infer_ms = np.zeros(n)
+        if n == 0:
+            return Classified(probabilities, tokenize_ms, infer_ms)
+
+        started = time.perf_counter()
+        cut = [cut_to_words(text, self.manifest.max_tokens) for text in texts]
+        encodings = self.tokenizer.encode_batch(cut, add_special_tokens=True)
+        tokenize_ms[:] = (time.perf_counter() - started) * 1000 / n
+
+        lengths = [len(encoding.ids) for encoding in encodings]
+        for batch in plan_batches(lengths, self.token_budget, self.max_batch_docs):
+            width = max(lengths[i] for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, index in enumerate(batch):
+                length = lengths[index]
+                ids[row, :length] = encodings[index].ids
+                mask[row, :length] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._wants:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            started = time.perf_counter()
+            try:
+                (logits,) = self.session.run([self.manifest.output], feeds)
+            except Exception as exc:  # onnxruntime raises its own types; keep the ids, not the text
+                raise InferenceError(f"pack {self.name}: inference failed on a batch of {len(batch)}: "
+                                     f"{type(exc).__name__}") from None
+            infer_ms[batch] = (time.perf_counter() - started) * 1000 / len(batch)
+            probabilities[batch] = _softmax(np.asarray(logits, dtype=np.float32))
+        return Classified(probabilities, tokenize_ms, infer_ms)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return result

@@ -1,0 +1,49 @@
+"""The packs a worker serves, loaded once per process and verified at load."""
+
+from __future__ import annotations
+
+import onnxruntime as ort
+
+from nightclerk.shared.errors import PackNotFound
+from nightclerk.shared.logging import get_logger
+from nightclerk.shared.settings import Settings
+from nightclerk.workers.classifier import ClassifierRuntime
+from nightclerk.workers.device import Placement, choose_placement
+
+log = get_logger(__name__)
+
+
+class PackRegistry:
+    def __init__(self, settings: Settings, placement: Placement | None = None) -> None:
+        self.settings = settings
+        self.placement = placement or choose_placement(settings.device, ort.get_available_providers())
+        self._classifiers: dict[str, ClassifierRuntime] = {}
+
+    def classifier_for(self, kind: str) -> ClassifierRuntime:
+        name = self.settings.classify_packs.get(kind)
+        if name is None:
+            raise PackNotFound(f"no classify pack is configured for kind {kind}")
+        runtime = self._classifiers.get(name)
+        if runtime is None:
+            runtime = ClassifierRuntime(
+                self.settings.packs_dir / name,
+                self.placement,
+                precision=self.settings.precision,
+                threads=self.settings.intra_op_threads,
+                token_budget=self.settings.batch_token_budget,
+                max_batch_docs=self.settings.max_batch_docs,
+            )
+            self._classifiers[name] = runtime
+        return runtime
+
+    def preload(self) -> list[str]:
+        """Load every configured pack that exists; return the kinds this worker can classify."""
+        ready = []
+        for kind in sorted(self.settings.classify_packs):
+            try:
+                self.classifier_for(kind)
+            except PackNotFound as exc:
+                log.warning("pack_missing", kind=kind, reason=str(exc))
+                continue
+            ready.append(kind)
+        return ready
