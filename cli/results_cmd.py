@@ -1,9 +1,91 @@
-"""`nightclerk results` (placeholder until implemented)."""
+"""``nightclerk results``: list or export stored results."""
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
+from enum import StrEnum
+from pathlib import Path
+from typing import TextIO
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from nightclerk.cli.since import parse_since
+from nightclerk.shared.errors import NightclerkError
+from nightclerk.shared.results import ResultRow
+from nightclerk.shared.settings import get_settings
+from nightclerk.shared.store import ResultStore, open_store
 
 
-def results() -> None:
-    raise typer.Exit(code=2)
+class Format(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+
+
+def results(
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table or jsonl"),
+    kind: str = typer.Option(None, help="ehr_note, repair_ticket or literature"),
+    task: str = typer.Option(None, help="e.g. classify"),
+    since: str = typer.Option(None, help="24h, 30m, 7d or an ISO time"),
+    limit: int = typer.Option(None, help="at most this many rows (table default: 20)"),
+    out: Path = typer.Option(None, "--out", "-o", help="write to this file instead of stdout"),
+) -> None:
+    """List results from the store, or export them as JSON lines."""
+    settings = get_settings()
+    try:
+        store = open_store(settings, create=False)
+        if format is Format.table:
+            print_table(store, kind=kind, task=task, since=since, limit=limit or 20)
+        else:
+            with out.open("w", encoding="utf-8") if out else nullcontext(sys.stdout) as handle:
+                written = export_jsonl(store, handle, kind=kind, task=task, since=since, limit=limit)
+            if out is not None:
+                typer.echo(f"wrote {written} results to {out}", err=True)
+    except NightclerkError as exc:
+        typer.echo(f"nightclerk results: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def export_jsonl(
+    store: ResultStore,
+    handle: TextIO,
+    *,
+    kind: str | None,
+    task: str | None,
+    since: str | None,
+    limit: int | None,
+) -> int:
+    written = 0
+    for row in store.rows(kind=kind, task=task, since=parse_since(since), limit=limit):
+        handle.write(row.model_dump_json() + "\n")
+        written += 1
+    return written
+
+
+def results_table(rows: list[ResultRow], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("document", "kind", "task", "label", "score", "pack", "precision", "infer ms"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row.document_id,
+            row.kind,
+            row.task,
+            row.top_label or "",
+            f"{row.top_score:.3f}" if row.top_score is not None else "",
+            f"{row.pack_name}@{row.pack_version}",
+            row.precision,
+            f"{row.timings.infer_ms:.1f}",
+        )
+    return table
+
+
+def print_table(
+    store: ResultStore, *, kind: str | None, task: str | None, since: str | None, limit: int
+) -> None:
+    moment = parse_since(since)
+    rows = list(store.rows(kind=kind, task=task, since=moment, limit=limit))
+    total = store.count(kind=kind, task=task, since=moment)
+    Console().print(results_table(rows, f"{len(rows)} of {total} results"))

@@ -1,9 +1,27 @@
-"""`nightclerk worker` (placeholder until implemented)."""
+"""``nightclerk worker``: run a Celery worker on this machine's GPU, or its CPU."""
 
 from __future__ import annotations
 
 import typer
 
+from nightclerk.shared.errors import NightclerkError
+from nightclerk.shared.settings import Settings, get_settings
 
-def worker() -> None:
-    raise typer.Exit(code=2)
+
+def worker(
+    name: str = typer.Option(None, help="worker name (default nightclerk-PID@HOST)"),
+    queue: str = typer.Option(None, help="queue to consume (default NIGHTCLERK_QUEUE)"),
+    device: str = typer.Option(None, help="auto, cpu or cuda (default NIGHTCLERK_DEVICE)"),
+    loglevel: str = typer.Option("INFO", help="log level"),
+) -> None:
+    """Start a worker: one process per device, model packs verified before the first chunk."""
+    from nightclerk.workers.worker_main import run_worker
+
+    overrides = {key: value for key, value in {"queue": queue, "device": device}.items() if value}
+    # validated again: options win over NIGHTCLERK_* variables
+    settings = Settings.model_validate({**get_settings().model_dump(), **overrides})
+    try:
+        run_worker(settings, name=name, loglevel=loglevel)
+    except NightclerkError as exc:
+        typer.echo(f"nightclerk worker: {exc}", err=True)
+        raise typer.Exit(code=2) from None

@@ -28,7 +28,9 @@ def ping(url: str, timeout: float = 2.0) -> None:
     try:
         _client(url, timeout).ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise BrokerUnavailable(f"no Redis answers at {_safe_url(url)} ({type(exc).__name__}); {START_HINT}") from None
+        raise BrokerUnavailable(
+            f"no Redis answers at {_safe_url(url)} ({type(exc).__name__}); {START_HINT}"
+        ) from None
     except redis.AuthenticationError:
         raise BrokerUnavailable(f"Redis at {_safe_url(url)} refused the credentials") from None
 

@@ -65,8 +65,11 @@ class _DocumentBase(BaseModel):
     def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
         for key, item in value.items():
             if _SURROGATE.search(key) or _SURROGATE.search(item):
-                raise ValueError(f"metadata field {key!r} is not valid UTF-8" if not _SURROGATE.search(key)
-                                 else "a metadata field name is not valid UTF-8")
+                raise ValueError(
+                    f"metadata field {key!r} is not valid UTF-8"
+                    if not _SURROGATE.search(key)
+                    else "a metadata field name is not valid UTF-8"
+                )
         return value
 
     @model_validator(mode="after")

@@ -15,13 +15,32 @@ from typing import Any
 import structlog
 import structlog.tracebacks
 
-TEXT_KEYS = frozenset({"text", "body", "transcription", "note", "abstract", "document", "documents", "summary"})
+TEXT_KEYS = frozenset(
+    {"text", "body", "transcription", "note", "abstract", "document", "documents", "summary"}
+)
 
 
 def drop_text_fields(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in TEXT_KEYS.intersection(event_dict):
         event_dict[key] = "[dropped: may hold document text]"
     return event_dict
+
+
+# Celery and kombu quote a refused or undecodable message's body in their log lines; a body holds documents.
+_BODY_MARKERS = ("The full contents of the message body was", "body:", "raw:")
+
+
+class WithholdMessageBodies(logging.Filter):
+    """Cut a log line from Celery/kombu where it starts quoting a message body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(("celery", "kombu")):
+            message = record.getMessage()
+            cut = min((i for i in (message.find(m) for m in _BODY_MARKERS) if i >= 0), default=-1)
+            if cut >= 0:
+                record.msg = message[:cut].rstrip() + " [message body withheld]"
+                record.args = None
+        return True
 
 
 def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
@@ -33,7 +52,9 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
         drop_text_fields,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -51,6 +72,7 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(WithholdMessageBodies())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -89,7 +89,9 @@ def read_manifest(pack_dir: Path) -> PackManifest:
     try:
         return PackManifest.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        raise PackInvalid(f"{path} does not validate: {exc.error_count()} error(s): {exc.errors()[0]['msg']}") from None
+        raise PackInvalid(
+            f"{path} does not validate: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+        ) from None
 
 
 def verify_pack(pack_dir: Path) -> PackManifest:

@@ -17,7 +17,7 @@ from nightclerk.shared.documents import Document
 Task = Literal["classify"]
 TASKS: tuple[str, ...] = ("classify",)
 PROCESS_CHUNK_TASK = "nightclerk.workers.tasks.process_chunk"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 class ChunkMessage(BaseModel):

@@ -115,7 +115,9 @@ class ChunkProcessor:
                     pack_name=runtime.name,
                     pack_version=runtime.version,
                     precision=runtime.variant.precision,
-                    labels=[LabelScore(label=runtime.labels[j], score=round(float(probs[j]), 6)) for j in top],
+                    labels=[
+                        LabelScore(label=runtime.labels[j], score=round(float(probs[j]), 6)) for j in top
+                    ],
                     timings=Timings(
                         queue_ms=round(queue_ms, 2),
                         tokenize_ms=round(float(classified.tokenize_ms[i]), 3),

@@ -128,8 +128,9 @@ class ClassifierRuntime:
             try:
                 (logits,) = self.session.run([self.manifest.output], feeds)
             except Exception as exc:  # onnxruntime raises its own types; keep the ids, not the text
-                raise InferenceError(f"pack {self.name}: inference failed on a batch of {len(batch)}: "
-                                     f"{type(exc).__name__}") from None
+                raise InferenceError(
+                    f"pack {self.name}: inference failed on a batch of {len(batch)}: {type(exc).__name__}"
+                ) from None
             infer_ms[batch] = (time.perf_counter() - started) * 1000 / len(batch)
             probabilities[batch] = _softmax(np.asarray(logits, dtype=np.float32))
         return Classified(probabilities, tokenize_ms, infer_ms)

@@ -35,11 +35,13 @@ def get_processor() -> ChunkProcessor:
     if _processor is None:
         settings = get_settings()
         worker_id = f"{socket.gethostname()}-{os.getpid()}"
-        _processor = ChunkProcessor(PackRegistry(settings), open_store(settings), worker_id, settings.top_k_labels)
+        _processor = ChunkProcessor(
+            PackRegistry(settings), open_store(settings), worker_id, settings.top_k_labels
+        )
     return _processor
 
 
-@app.task(
+@app.task(  # type: ignore[untyped-decorator]
     name=PROCESS_CHUNK_TASK,
     bind=True,
     acks_late=True,
@@ -62,6 +64,11 @@ def process_chunk(self: Task, message: dict[str, Any]) -> dict[str, object]:
     try:
         return get_processor().process(chunk).as_dict()
     except PackNotFound as exc:
-        log.error("pack_missing", chunk_id=chunk.chunk_id, kind=chunk.kind, reason=str(exc),
-                  retry_in_s=PACK_MISSING_RETRY_S)
+        log.error(
+            "pack_missing",
+            chunk_id=chunk.chunk_id,
+            kind=chunk.kind,
+            reason=str(exc),
+            retry_in_s=PACK_MISSING_RETRY_S,
+        )
         raise self.retry(countdown=PACK_MISSING_RETRY_S, exc=exc) from None

@@ -28,7 +28,7 @@ _IN_CLAUSE_BATCH = 500
 def _normalise_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -96,7 +96,9 @@ class ResultStore:
                 found.update(conn.execute(query).scalars())
         return found
 
-    def count(self, *, kind: str | None = None, task: str | None = None, since: datetime | None = None) -> int:
+    def count(
+        self, *, kind: str | None = None, task: str | None = None, since: datetime | None = None
+    ) -> int:
         query = sa.select(sa.func.count()).select_from(self.table)
         query = self._filter(query, kind=kind, task=task, since=since)
         with self._begin() as conn:

@@ -1,0 +1,88 @@
+"""Fixtures for the real services: Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432.
+
+Each test gets its own Redis database and queue name, and its own PostgreSQL schema; all are removed
+afterwards. Without the services the tests skip with a reason, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+REDIS_HOST = os.environ.get("NIGHTCLERK_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_DB = int(os.environ.get("NIGHTCLERK_TEST_REDIS_DB", "13"))
+POSTGRES_URL = os.environ.get(
+    "NIGHTCLERK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REPO = Path(__file__).resolve().parents[1]
+MTSAMPLES = REPO.parent / "shared" / "data" / "mtsamples" / "notes.csv"
+
+
+def _unavailable(what: str, why: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required under CI=true: {why}")
+    pytest.skip(f"{what} not available: {why}")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    url = f"redis://{REDIS_HOST}:6379/{REDIS_DB}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unavailable("Redis", type(exc).__name__)
+    yield url
+    client.close()
+
+
+@pytest.fixture
+def queue_name(redis_url: str) -> Iterator[str]:
+    name = f"nightclerk-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    client.delete(name, f"{name}.rejected")
+    # kombu bookkeeping for this db: only test queues live in it
+    client.delete(
+        "unacked", "unacked_index", "unacked_mutex", "_kombu.binding.celery", "_kombu.binding." + name
+    )
+    client.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as exc:
+        _unavailable("PostgreSQL", type(exc).__name__)
+    finally:
+        engine.dispose()
+    yield POSTGRES_URL
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    import sqlalchemy as sa
+
+    schema = f"nc_test_{uuid.uuid4().hex[:10]}"
+    yield schema
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def mtsamples_csv() -> Path:
+    if not MTSAMPLES.is_file():
+        pytest.skip(f"{MTSAMPLES} is not here (it comes with the project's shared folder)")
+    return MTSAMPLES

@@ -1,0 +1,219 @@
+"""End to end on real services: push CSV files -> Redis -> a real worker process -> SQLite / PostgreSQL.
+
+Tiny random-init packs stand in for the real ones (the demo and the benchmark run the real packs).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from nightclerk.shared.celery_app import make_celery
+from nightclerk.shared.messages import PROCESS_CHUNK_TASK
+from nightclerk.shared.settings import Settings
+from nightclerk.shared.store import ResultStore
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+NESTOR = REPO / "var" / "data" / "nestor" / "excavators-cleaned.csv"
+NOTES = 240
+TICKETS = 260
+
+
+@pytest.fixture(scope="module")
+def packs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from nightclerk.exporters.tiny import build_tiny_pack
+
+    root = tmp_path_factory.mktemp("packs")
+    build_tiny_pack(root / "ehr-specialty", "ehr-specialty", ["Surgery", "Radiology", "other"], max_tokens=64)
+    build_tiny_pack(
+        root / "ticket-system", "ticket-system", ["Bucket", "Engine", "Hydraulic", "other"], max_tokens=32
+    )
+    return root
+
+
+def _head(source: Path, target: Path, rows: int) -> Path:
+    with (
+        source.open(newline="", encoding="utf-8") as src,
+        target.open("w", newline="", encoding="utf-8") as dst,
+    ):
+        reader = csv.reader(src)
+        writer = csv.writer(dst)
+        for record in itertools.islice(reader, rows + 1):
+            writer.writerow(record)
+    return target
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, mtsamples_csv: Path) -> tuple[Path, Path]:
+    if not NESTOR.is_file():
+        pytest.skip(f"{NESTOR} is missing: `make data` extracts it from the nist-nestor wheel")
+    return _head(mtsamples_csv, tmp_path / "notes.csv", NOTES), _head(
+        NESTOR, tmp_path / "tickets.csv", TICKETS
+    )
+
+
+def _env(settings: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTCLERK_")}
+    env.update({f"NIGHTCLERK_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def _nightclerk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nightclerk.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def worker_env(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, queue_name: str, packs_dir: Path
+) -> Iterator[dict[str, str]]:
+    backend = request.param
+    env = {
+        "redis_url": redis_url,
+        "queue": queue_name,
+        "packs_dir": str(packs_dir),
+        "data_dir": str(tmp_path),
+        "log_json": "true",
+    }
+    if backend == "postgresql":
+        env["database_url"] = request.getfixturevalue("postgres_url")
+        env["database_schema"] = request.getfixturevalue("pg_schema")
+    yield env
+
+
+def _store(env: dict[str, str]) -> ResultStore:
+    settings = Settings(**{k: v for k, v in env.items() if k in Settings.model_fields})
+    store = ResultStore(settings.resolved_database_url, schema=settings.database_schema)
+    store.create_schema()
+    return store
+
+
+def _wait_for(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _drained(env: dict[str, str]) -> bool:
+    client = redis.Redis.from_url(env["redis_url"])
+    return client.llen(env["queue"]) == 0 and client.hlen("unacked") == 0
+
+
+@pytest.mark.parametrize("worker_env", ["sqlite", "postgresql"], indirect=True)
+def test_every_accepted_document_gets_exactly_one_result(
+    worker_env: dict[str, str], inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    notes, tickets = inputs
+    env = _env(worker_env)
+    log_path = tmp_path / "worker.log"
+    store = _store(worker_env)
+
+    # A pickled message first: the worker must refuse it, keep its body out of the log, and go on.
+    with notes.open(newline="", encoding="utf-8") as handle:
+        texts = [row["transcription"] for row in csv.DictReader(handle)]
+    pickled = {"tasks": ["classify"], "documents": [{"kind": "ehr_note", "source": "x", "text": texts[0]}]}
+    settings = Settings(redis_url=worker_env["redis_url"], queue=worker_env["queue"])
+    make_celery(settings).send_task(
+        PROCESS_CHUNK_TASK, args=[pickled], serializer="pickle", queue=settings.queue
+    )
+
+    with log_path.open("w") as log_file:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "nightclerk.cli.main", "worker"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        first_notes = _nightclerk(
+            "push",
+            str(notes),
+            "--mapping",
+            "mtsamples",
+            "--tasks",
+            "classify",
+            "--rejects",
+            str(tmp_path / "r1.jsonl"),
+            "--no-progress",
+            env=env,
+        )
+        first_tickets = _nightclerk(
+            "push",
+            str(tickets),
+            "--mapping",
+            "nestor",
+            "--tasks",
+            "classify",
+            "--rejects",
+            str(tmp_path / "r2.jsonl"),
+            "--no-progress",
+            env=env,
+        )
+        assert first_notes.returncode == 0, first_notes.stderr[-2000:]
+        assert first_tickets.returncode == 0, first_tickets.stderr[-2000:]
+        expected = NOTES + TICKETS
+        _wait_for(lambda: store.count() >= expected, 180, f"{expected} results")
+        _wait_for(lambda: _drained(worker_env), 60, "the queue to drain")
+
+        rows = list(store.rows())
+        keys = [(r.document_id, r.task, r.pack_version) for r in rows]
+        assert len(keys) == len(set(keys)) == expected
+        assert sum(r.kind == "ehr_note" for r in rows) == NOTES
+        assert sum(r.kind == "repair_ticket" for r in rows) == TICKETS
+        assert all(r.labels and 0.0 <= r.labels[0].score <= 1.0 for r in rows)
+        assert {r.precision for r in rows} == {"int8"}  # the CPU default
+
+        # The same files again: no second result.
+        for path, mapping in ((notes, "mtsamples"), (tickets, "nestor")):
+            again = _nightclerk(
+                "push",
+                str(path),
+                "--mapping",
+                mapping,
+                "--no-progress",
+                "--rejects",
+                str(tmp_path / f"again-{mapping}.jsonl"),
+                env=env,
+            )
+            assert again.returncode == 0, again.stderr[-2000:]
+        time.sleep(1.0)
+        _wait_for(lambda: _drained(worker_env), 60, "the re-pushed chunks to drain")
+        assert store.count() == expected
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+        store.drop()
+        store.close()
+
+    log = log_path.read_text()
+    assert "pickle" in log  # refused, and the worker went on to process everything else
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    classified = [e for e in events if e.get("event") == "chunk_classified"]
+    assert sum(e["inferred"] for e in classified) == NOTES + TICKETS  # inference ran once per document
+    assert sum(e["skipped"] for e in classified) == NOTES + TICKETS  # the re-push was recognised
+    # No note text in the worker's log (distinctive stretches of the pushed notes, the pickled one first).
+    for text in texts:
+        words = text.split()
+        probe = " ".join(words[5:12])
+        assert len(probe) < 20 or probe not in log

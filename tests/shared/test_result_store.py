@@ -1,0 +1,84 @@
+"""The store on both backends: idempotent upsert, filters, reads back what was written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from nightclerk.shared.errors import ConfigError, StoreUnavailable
+from nightclerk.shared.results import LabelScore, ResultRow, Timings
+from nightclerk.shared.store import ResultStore
+
+
+def row(
+    document_id: str, *, kind: str = "ehr_note", version: str = "v1", when: datetime | None = None
+) -> ResultRow:
+    return ResultRow(
+        document_id=document_id,
+        kind=kind,
+        task="classify",
+        pack_name="ehr-specialty",
+        pack_version=version,
+        precision="int8",
+        labels=[LabelScore(label="Surgery", score=0.7), LabelScore(label="other", score=0.2)],
+        timings=Timings(queue_ms=5.0, tokenize_ms=0.1, infer_ms=2.5),
+        worker_id="w1",
+        chunk_id="c1",
+        created_at=when or datetime.now(UTC),
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ResultStore]:
+    if request.param == "sqlite":
+        result = ResultStore(f"sqlite:///{tmp_path / 'results.db'}")
+    else:
+        url = request.getfixturevalue("postgres_url")
+        result = ResultStore(url, schema=request.getfixturevalue("pg_schema"))
+    result.create_schema()
+    yield result
+    result.drop()
+    result.close()
+
+
+def test_upsert_is_idempotent_per_document_task_and_pack_version(store: ResultStore) -> None:
+    assert store.upsert([row("a"), row("b")]) == 2
+    assert store.upsert([row("a"), row("b"), row("c")]) == 1
+    assert store.upsert([row("a", version="v2")]) == 1  # a new pack version is a new result
+    assert store.count() == 4
+    assert store.existing(["a", "b", "c", "zzz"], "classify", "v1") == {"a", "b", "c"}
+
+
+def test_rows_read_back_whole_and_filtered(store: ResultStore) -> None:
+    old = datetime.now(UTC) - timedelta(days=2)
+    store.upsert([row("n1", when=old), row("t1", kind="repair_ticket")])
+    (ticket,) = store.rows(kind="repair_ticket")
+    assert ticket.document_id == "t1"
+    assert ticket.labels[0] == LabelScore(label="Surgery", score=0.7)
+    assert ticket.timings.infer_ms == 2.5
+    assert ticket.created_at.tzinfo is not None
+    recent = list(store.rows(since=datetime.now(UTC) - timedelta(days=1)))
+    assert [r.document_id for r in recent] == ["t1"]
+    assert store.count(kind="ehr_note") == 1
+    assert len(list(store.rows(limit=1))) == 1
+
+
+def test_existing_handles_more_ids_than_one_in_clause(store: ResultStore) -> None:
+    store.upsert([row(f"d{i}") for i in range(1200)])
+    assert len(store.existing((f"d{i}" for i in range(0, 1300)), "classify", "v1")) == 1200
+
+
+def test_unreachable_database_is_a_store_unavailable_error() -> None:
+    store = ResultStore("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(StoreUnavailable, match="unreachable"):
+        store.create_schema()
+
+
+def test_schema_is_postgres_only(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        ResultStore(f"sqlite:///{tmp_path / 'x.db'}", schema="s")
+    with pytest.raises(ConfigError):
+        ResultStore("mysql://h/db")

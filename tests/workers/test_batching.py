@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from nightclerk.workers.batching import cut_to_words, plan_batches
+
+
+def test_cut_to_words_keeps_the_first_words() -> None:
+    assert cut_to_words("a  b\nc d e", 3) == "a b c"
+    assert cut_to_words("short text", 10) == "short text"
+    assert cut_to_words("", 5) == ""
+
+
+def test_batches_cover_every_index_once_and_respect_the_budget() -> None:
+    lengths = [5, 120, 7, 64, 128, 3, 90, 33] * 10
+    batches = plan_batches(lengths, token_budget=512, max_docs=16)
+    flat = sorted(i for batch in batches for i in batch)
+    assert flat == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 16
+        assert max(lengths[i] for i in batch) * len(batch) <= 512
+
+
+def test_batches_are_length_sorted_so_padding_is_small() -> None:
+    lengths = [10, 100, 11, 101, 12, 102]
+    batches = plan_batches(lengths, token_budget=310, max_docs=3)
+    assert [sorted(lengths[i] for i in b) for b in batches] == [[100, 101, 102], [10, 11, 12]]
+
+
+def test_a_document_over_the_budget_gets_a_batch_of_its_own() -> None:
+    assert plan_batches([1000, 4, 4], token_budget=100, max_docs=8) == [[0], [1, 2]]

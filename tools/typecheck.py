@@ -1,0 +1,33 @@
+"""Run mypy over the installed layout (``nightclerk.workers`` = ``workers/`` ...).
+
+mypy cannot follow setuptools' package-dir mapping of an editable install, so this builds a tree of
+symlinks under ``var/typecheck/nightclerk/`` that mirrors the installed names and checks that.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("shared", "producers", "workers", "exporters", "cli")
+
+
+def main() -> int:
+    root = REPO / "var" / "typecheck" / "nightclerk"
+    root.mkdir(parents=True, exist_ok=True)
+    for name in PACKAGES:
+        link = root / name
+        if not link.is_symlink():
+            link.symlink_to(REPO / name, target_is_directory=True)
+    command = [sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml")]
+    for name in PACKAGES:
+        command += ["-p", f"nightclerk.{name}"]
+    env = {**os.environ, "MYPYPATH": str(root.parent)}
+    return subprocess.call(command, cwd=root.parent, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

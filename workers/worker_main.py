@@ -1,0 +1,62 @@
+"""Start a Celery worker: one process per device, packs loaded and verified before the first chunk.
+
+The pool is ``solo``: the process that loaded the ONNX sessions is the one that runs them, so CUDA is never
+initialised in a forked child, and ONNX Runtime's own threads use the cores. For several GPUs run one
+worker per GPU (``NIGHTCLERK_DEVICE_ID`` / ``CUDA_VISIBLE_DEVICES``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from celery import signals
+
+from nightclerk.shared import broker
+from nightclerk.shared.celery_app import get_app
+from nightclerk.shared.logging import configure_logging, get_logger
+from nightclerk.shared.settings import Settings
+from nightclerk.shared.store import open_store
+from nightclerk.workers import tasks
+from nightclerk.workers.chunk_processor import ChunkProcessor
+from nightclerk.workers.pack_registry import PackRegistry
+
+log = get_logger(__name__)
+
+
+def _keep_our_logging(**_: Any) -> None:
+    """Connected to ``setup_logging`` so Celery leaves the structlog configuration alone."""
+
+
+def prepare_worker(settings: Settings, worker_id: str) -> ChunkProcessor:
+    broker.ping(settings.redis_url)
+    registry = PackRegistry(settings)
+    log.info(
+        "device_selected",
+        device=registry.placement.device,
+        provider=registry.placement.provider_name,
+        worker_id=worker_id,
+    )
+    ready = registry.preload()
+    store = open_store(settings)
+    log.info("worker_ready", kinds=ready, store=store.describe(), queue=settings.queue, worker_id=worker_id)
+    return ChunkProcessor(registry, store, worker_id, settings.top_k_labels)
+
+
+def run_worker(settings: Settings, *, name: str | None = None, loglevel: str = "INFO") -> None:
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    signals.setup_logging.connect(_keep_our_logging, weak=False)
+    hostname = name or f"nightclerk-{os.getpid()}@{socket.gethostname()}"
+    tasks.install_processor(prepare_worker(settings, hostname))
+    get_app().worker_main(
+        [
+            "worker",
+            "--pool=solo",
+            f"--queues={settings.queue}",
+            f"--hostname={hostname}",
+            f"--loglevel={loglevel}",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
