@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 _ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/#@+]{0,199}$")
-# Lone surrogates are what undecodable input bytes become under errors="surrogateescape".
-_SURROGATE = re.compile("[\udc80-\udcff]")
+# Lone surrogates: undecodable input bytes under errors="surrogateescape", or unpaired JSON \u escapes.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def content_id(text: str) -> str:
@@ -93,7 +93,9 @@ class Literature(_DocumentBase):
 
 
 Document = Annotated[EhrNote | RepairTicket | Literature, Field(discriminator="kind")]
-DOCUMENT_ADAPTER: TypeAdapter[EhrNote | RepairTicket | Literature] = TypeAdapter(Document)
+DOCUMENT_ADAPTER: TypeAdapter[EhrNote | RepairTicket | Literature] = TypeAdapter(
+    Document, config=ConfigDict(hide_input_in_errors=True)
+)
 KINDS: tuple[str, ...] = ("ehr_note", "repair_ticket", "literature")
 
 

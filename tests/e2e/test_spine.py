@@ -9,7 +9,6 @@ import csv
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from nightclerk.cli.worker_process import WorkerProcess
 from nightclerk.shared.celery_app import make_celery
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK
 from nightclerk.shared.settings import Settings
@@ -138,13 +138,7 @@ def test_every_accepted_document_gets_exactly_one_result(
         PROCESS_CHUNK_TASK, args=[pickled], serializer="pickle", queue=settings.queue
     )
 
-    with log_path.open("w") as log_file:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "nightclerk.cli.main", "worker"],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    worker = WorkerProcess(worker_env, log_path).start()
     try:
         first_notes = _nightclerk(
             "push",
@@ -201,8 +195,7 @@ def test_every_accepted_document_gets_exactly_one_result(
         _wait_for(lambda: _drained(worker_env), 60, "the re-pushed chunks to drain")
         assert store.count() == expected
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
+        worker.stop()
         store.drop()
         store.close()
 

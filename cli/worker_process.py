@@ -1,0 +1,64 @@
+"""A ``nightclerk worker`` in a child process: started, waited for, stopped. Used by the demo and bench."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from nightclerk.shared.errors import NightclerkError
+
+READY_MARK = " ready."  # Celery's "<hostname> ready." once the worker consumes
+
+
+class WorkerProcess:
+    """Run a worker with ``NIGHTCLERK_*`` overrides; its log goes to ``log_path``."""
+
+    def __init__(self, settings: dict[str, str], log_path: Path, *, ready_timeout: float = 120.0) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTCLERK_")}
+        self.env.update({f"NIGHTCLERK_{key.upper()}": value for key, value in settings.items()})
+        self.log_path = log_path
+        self.ready_timeout = ready_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "nightclerk.cli.main", "worker"],
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise NightclerkError(f"the worker exited with status {self.process.returncode}; see {self.log_path}")
+            if READY_MARK in self.log_path.read_text(errors="replace"):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise NightclerkError(f"the worker was not ready within {self.ready_timeout:.0f}s; see {self.log_path}")
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """Warm shutdown (SIGTERM): the chunk in hand is finished; kill after ``timeout``."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()

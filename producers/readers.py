@@ -1,0 +1,176 @@
+"""Streaming readers: CSV and JSONL files -> ``(line number, record | RecordError)``.
+
+Bytes are decoded as UTF-8 with ``errors="surrogateescape"``: an undecodable byte becomes a lone surrogate,
+which document validation rejects as "not valid UTF-8" for that record alone, so one bad record does not
+sink the file. A JSONL line that does not parse is a :class:`RecordError` for that line; reading goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from nightclerk.shared.errors import InputError
+
+Format = Literal["csv", "jsonl"]
+FORMATS: tuple[str, ...] = ("csv", "jsonl")
+SUFFIXES: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+ENCODING = "utf-8-sig"  # a leading byte-order mark is dropped, not glued to the first column name
+ERRORS = "surrogateescape"
+SAMPLE_RECORDS = 100  # JSONL has no header: the columns are the keys seen in the first records
+
+
+def _raise_field_limit() -> None:
+    # A 50 MB field must reach validation (and be rejected there by size), not abort the whole file.
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:
+            limit //= 2
+
+
+_raise_field_limit()
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """A record that could not be read; ``reason`` never quotes the record's content."""
+
+    reason: str
+
+
+Record = dict[str, Any]
+Item = tuple[int, Record | RecordError]
+
+
+@dataclass(frozen=True)
+class FileShape:
+    """What a file looks like before any record of it is used."""
+
+    columns: list[str]
+    has_records: bool
+    header: bool  # True: ``columns`` is a CSV header; False: the keys seen in the first JSONL records
+
+
+def detect_format(path: Path, explicit: str | None = None) -> Format:
+    if explicit is not None:
+        if explicit not in FORMATS:
+            raise InputError(f"unknown format {explicit!r}; formats: {', '.join(FORMATS)}")
+        return "csv" if explicit == "csv" else "jsonl"
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: cannot tell the format from the extension; use --format csv or jsonl")
+    return fmt
+
+
+def inspect_file(path: Path, fmt: Format) -> FileShape:
+    """Read just enough of the file to know its columns and whether it holds any record."""
+    with RecordReader(path, fmt) as reader:
+        if fmt == "csv":
+            header = reader.header or []
+            has_records = next(iter(reader), None) is not None
+            return FileShape(columns=header, has_records=bool(header) and has_records, header=True)
+        keys: dict[str, None] = {}
+        seen = 0
+        for _, record in reader:
+            seen += 1
+            if isinstance(record, dict):
+                keys.update(dict.fromkeys(record))
+            if seen >= SAMPLE_RECORDS:
+                break
+        return FileShape(columns=list(keys), has_records=seen > 0, header=False)
+
+
+class RecordReader:
+    """Iterate the records of one file; ``bytes_read`` tells how far it got (for a progress bar)."""
+
+    def __init__(self, path: Path, fmt: Format) -> None:
+        self.path = path
+        self.fmt = fmt
+        try:
+            self._raw = io.FileIO(path, "r")
+        except OSError as exc:
+            raise InputError(f"cannot open {path}: {exc.strerror or type(exc).__name__}") from None
+        self._buffered = io.BufferedReader(self._raw, buffer_size=1 << 20)
+        self.size = Path(path).stat().st_size
+        self.header: list[str] | None = None
+        self._text: io.TextIOWrapper | None = None
+        self._csv: Any = None
+        if fmt == "csv":
+            self._text = io.TextIOWrapper(self._buffered, encoding=ENCODING, errors=ERRORS, newline="")
+            # strict: a stray quote or a file cut inside a quoted field rejects that record, not a guess
+            self._csv = csv.reader(self._text, strict=True)
+            self.header = self._read_header()
+
+    @property
+    def bytes_read(self) -> int:
+        return self._raw.tell() if not self._raw.closed else self.size
+
+    def __enter__(self) -> RecordReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        (self._text or self._buffered).close()
+
+    def __iter__(self) -> Iterator[Item]:
+        return self._csv_records() if self.fmt == "csv" else self._jsonl_records()
+
+    def _read_header(self) -> list[str] | None:
+        try:
+            for row in self._csv:
+                if any(cell.strip() for cell in row):
+                    return [cell.strip() for cell in row]
+        except csv.Error as exc:
+            self.close()
+            raise InputError(f"{self.path}: the header line is not valid CSV ({exc})") from None
+        return None
+
+    def _csv_records(self) -> Iterator[Item]:
+        if self.header is None:
+            return
+        header = self.header
+        while True:
+            start = self._csv.line_num + 1
+            try:
+                row = next(self._csv)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start, RecordError(f"unreadable CSV record: {exc}")
+                continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            if len(row) != len(header):
+                yield start, RecordError(f"record has {len(row)} fields, the header has {len(header)}")
+                continue
+            yield start, dict(zip(header, row, strict=True))
+
+    def _jsonl_records(self) -> Iterator[Item]:
+        for number, raw in enumerate(self._buffered, start=1):
+            line = raw.decode(ENCODING if number == 1 else "utf-8", errors=ERRORS).rstrip("\r\n")
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                # exc.msg and the column, never exc.doc: the line holds document text
+                yield number, RecordError(f"invalid JSON: {exc.msg}: column {exc.colno}")
+                continue
+            except RecursionError:
+                yield number, RecordError("invalid JSON: nested too deeply")
+                continue
+            if not isinstance(value, dict):
+                yield number, RecordError("line is not a JSON object")
+                continue
+            yield number, value
