@@ -48,7 +48,10 @@ def pick_input(pack: str | None) -> tuple[Path, str, str, str]:
 
 
 def head(source: Path, target: Path, rows: int) -> Path:
-    with source.open(newline="", encoding="utf-8") as src, target.open("w", newline="", encoding="utf-8") as dst:
+    with (
+        source.open(newline="", encoding="utf-8") as src,
+        target.open("w", newline="", encoding="utf-8") as dst,
+    ):
         writer = csv.writer(dst)
         for record in itertools.islice(csv.reader(src), rows + 1):
             writer.writerow(record)
@@ -57,9 +60,14 @@ def head(source: Path, target: Path, rows: int) -> Path:
 
 def bare_docs_per_s(settings: Settings, pack: str, texts: list[str]) -> float:
     placement = choose_placement(settings.device, ort.get_available_providers())
-    runtime = ClassifierRuntime(settings.packs_dir / pack, placement, precision=settings.precision,
-                                threads=settings.intra_op_threads, token_budget=settings.batch_token_budget,
-                                max_batch_docs=settings.max_batch_docs)
+    runtime = ClassifierRuntime(
+        settings.packs_dir / pack,
+        placement,
+        precision=settings.precision,
+        threads=settings.intra_op_threads,
+        token_budget=settings.batch_token_budget,
+        max_batch_docs=settings.max_batch_docs,
+    )
     runtime.classify(texts[:64])  # warm-up, as the worker's first chunk would be
     started = time.perf_counter()
     runtime.classify(texts)
@@ -68,16 +76,26 @@ def bare_docs_per_s(settings: Settings, pack: str, texts: list[str]) -> float:
 
 def e2e_docs_per_s(settings: Settings, source: Path, preset: str, work: Path, expected: int) -> float:
     database = work / "results.db"
-    overrides = {"queue": QUEUE, "database_url": f"sqlite:///{database}", "log_json": "true",
-                 "packs_dir": str(settings.packs_dir.resolve())}
+    overrides = {
+        "queue": QUEUE,
+        "database_url": f"sqlite:///{database}",
+        "log_json": "true",
+        "packs_dir": str(settings.packs_dir.resolve()),
+    }
     run_settings = Settings.model_validate({**settings.model_dump(), **overrides})
     redis.Redis.from_url(settings.redis_url).delete(QUEUE)
     store = ResultStore(run_settings.resolved_database_url)
     store.create_schema()
     with WorkerProcess(overrides, work / "worker.log"):
         started = time.perf_counter()
-        summary = push_files([source], load_preset(preset), ["classify"], run_settings,
-                             rejects_path=work / "rejects.jsonl", progress=False)
+        summary = push_files(
+            [source],
+            load_preset(preset),
+            ["classify"],
+            run_settings,
+            rejects_path=work / "rejects.jsonl",
+            progress=False,
+        )
         if summary.accepted != expected:
             raise SystemExit(f"expected {expected} accepted documents, got {summary.accepted}")
         while store.count() < expected:
@@ -88,7 +106,9 @@ def e2e_docs_per_s(settings: Settings, source: Path, preset: str, work: Path, ex
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pack", default=None)
@@ -107,15 +127,26 @@ def main() -> None:
             work = Path(tmp) / f"round{round_}"
             work.mkdir()
             e2e.append(e2e_docs_per_s(settings, source, preset, work, len(texts)))
-            print(f"round {round_ + 1}: bare {bare[-1]:.1f} docs/s, end to end {e2e[-1]:.1f} docs/s, "
-                  f"ratio {e2e[-1] / bare[-1]:.3f}", flush=True)
+            print(
+                f"round {round_ + 1}: bare {bare[-1]:.1f} docs/s, end to end {e2e[-1]:.1f} docs/s, "
+                f"ratio {e2e[-1] / bare[-1]:.3f}",
+                flush=True,
+            )
 
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpu_cores": cpu_count(), "platform": platform.platform(), "providers": ort.get_available_providers()},
-        "pack": pack, "documents": len(texts), "rounds": args.rounds,
-        "bare_docs_per_s": bare, "e2e_docs_per_s": e2e,
-        "bare_median": statistics.median(bare), "e2e_median": statistics.median(e2e),
+        "machine": {
+            "cpu_cores": cpu_count(),
+            "platform": platform.platform(),
+            "providers": ort.get_available_providers(),
+        },
+        "pack": pack,
+        "documents": len(texts),
+        "rounds": args.rounds,
+        "bare_docs_per_s": bare,
+        "e2e_docs_per_s": e2e,
+        "bare_median": statistics.median(bare),
+        "e2e_median": statistics.median(e2e),
         "ratio_of_medians": statistics.median(e2e) / statistics.median(bare),
         "ratios": [e / b for e, b in zip(e2e, bare, strict=True)],
     }
@@ -125,10 +156,14 @@ def main() -> None:
     print()
     print(f"| {pack}, {len(texts)} docs, {cpu_count()} cores | median docs/s | min-max |")
     print("| --- | --- | --- |")
-    print(f"| bare ONNX Runtime (in process) | {report['bare_median']:.1f} | {min(bare):.1f}-{max(bare):.1f} |")
+    print(
+        f"| bare ONNX Runtime (in process) | {report['bare_median']:.1f} | {min(bare):.1f}-{max(bare):.1f} |"
+    )
     print(f"| nightclerk end to end | {report['e2e_median']:.1f} | {min(e2e):.1f}-{max(e2e):.1f} |")
-    print(f"| ratio (target >= 0.90) | {report['ratio_of_medians']:.3f} | "
-          f"{min(report['ratios']):.3f}-{max(report['ratios']):.3f} |")
+    print(
+        f"| ratio (target >= 0.90) | {report['ratio_of_medians']:.3f} | "
+        f"{min(report['ratios']):.3f}-{max(report['ratios']):.3f} |"
+    )
     print(f"\nwritten: {out}")
 
 

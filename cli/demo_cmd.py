@@ -73,8 +73,10 @@ def demo(
     settings = Settings.model_validate({**base.model_dump(), **overrides})
 
     console.print("[bold]1/3[/] starting a worker (packs are sha256-verified before it consumes)…")
-    worker = WorkerProcess({**overrides, "packs_dir": str(base.packs_dir), "data_dir": str(base.data_dir)},
-                           demo_dir / "worker.log")
+    worker = WorkerProcess(
+        {**overrides, "packs_dir": str(base.packs_dir), "data_dir": str(base.data_dir)},
+        demo_dir / "worker.log",
+    )
     try:
         worker.start()
         console.print(f"    {_device_line(worker.log_path)}")
@@ -82,11 +84,19 @@ def demo(
         started = time.perf_counter()
         accepted = 0
         for item in inputs:
-            summary = push_files([item.path], load_preset(item.preset), ["classify"], settings,
-                                 rejects_path=demo_dir / f"rejects-{item.preset}.jsonl", progress=False)
+            summary = push_files(
+                [item.path],
+                load_preset(item.preset),
+                ["classify"],
+                settings,
+                rejects_path=demo_dir / f"rejects-{item.preset}.jsonl",
+                progress=False,
+            )
             accepted += summary.accepted
-            console.print(f"    {item.path.name}: accepted {summary.accepted}, rejected {summary.rejected}, "
-                          f"{summary.chunks} chunks")
+            console.print(
+                f"    {item.path.name}: accepted {summary.accepted}, rejected {summary.rejected}, "
+                f"{summary.chunks} chunks"
+            )
         pushed = time.perf_counter() - started
         store = ResultStore(settings.resolved_database_url)
         store.create_schema()
@@ -109,13 +119,17 @@ def _usable_inputs(console: Console, settings: Settings) -> list[DemoInput]:
         if pack and (settings.packs_dir / pack / "manifest.json").is_file():
             inputs.append(item)
         else:
-            console.print(f"[yellow]skipping {item.path.name}:[/] no pack {pack!r} in {settings.packs_dir} "
-                          "(`make packs` builds it)")
+            console.print(
+                f"[yellow]skipping {item.path.name}:[/] no pack {pack!r} in {settings.packs_dir} "
+                "(`make packs` builds it)"
+            )
     if not inputs:
         console.print("[red]nightclerk demo:[/] nothing to push — run `make packs` (and `make data`) first")
         raise typer.Exit(code=2)
     if not any(item.kind == "ehr_note" for item in inputs):
-        console.print("[yellow]MTSamples (../shared/data) is not here: the demo runs on repair tickets only[/]")
+        console.print(
+            "[yellow]MTSamples (../shared/data) is not here: the demo runs on repair tickets only[/]"
+        )
     return inputs
 
 
@@ -139,8 +153,9 @@ def _wait(store: ResultStore, expected: int, timeout: float) -> None:
             time.sleep(0.25)
 
 
-def _report(console: Console, store: ResultStore, accepted: int, pushed: float, elapsed: float,
-            database: Path) -> None:
+def _report(
+    console: Console, store: ResultStore, accepted: int, pushed: float, elapsed: float, database: Path
+) -> None:
     rows = list(store.rows())
     sample = [r for kind in ("ehr_note", "repair_ticket") for r in [x for x in rows if x.kind == kind][:5]]
     console.print(results_table(sample, f"{len(rows)} results (a sample)"))

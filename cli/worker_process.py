@@ -37,12 +37,16 @@ class WorkerProcess:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise NightclerkError(f"the worker exited with status {self.process.returncode}; see {self.log_path}")
+                raise NightclerkError(
+                    f"the worker exited with status {self.process.returncode}; see {self.log_path}"
+                )
             if READY_MARK in self.log_path.read_text(errors="replace"):
                 return self
             time.sleep(0.2)
         self.stop()
-        raise NightclerkError(f"the worker was not ready within {self.ready_timeout:.0f}s; see {self.log_path}")
+        raise NightclerkError(
+            f"the worker was not ready within {self.ready_timeout:.0f}s; see {self.log_path}"
+        )
 
     def stop(self, timeout: float = 60.0) -> int | None:
         """Warm shutdown (SIGTERM): the chunk in hand is finished; kill after ``timeout``."""
