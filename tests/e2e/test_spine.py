@@ -37,10 +37,8 @@ def packs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nightclerk.exporters.tiny import build_tiny_pack
 
     root = tmp_path_factory.mktemp("packs")
-    build_tiny_pack(root / "ehr-specialty", "ehr-specialty", ["Surgery", "Radiology", "other"], max_tokens=64)
-    build_tiny_pack(
-        root / "ticket-system", "ticket-system", ["Bucket", "Engine", "Hydraulic", "other"], max_tokens=32
-    )
+    build_tiny_pack(root, "ehr-specialty", ["Surgery", "Radiology", "other"], max_tokens=64)
+    build_tiny_pack(root, "ticket-system", ["Bucket", "Engine", "Hydraulic", "other"], max_tokens=32)
     return root
 
 
