@@ -86,3 +86,20 @@ def mtsamples_csv() -> Path:
     if not MTSAMPLES.is_file():
         pytest.skip(f"{MTSAMPLES} is not here (it comes with the project's shared folder)")
     return MTSAMPLES
+
+
+TINY_PACKS = {
+    "ehr-specialty": (["Surgery", "Radiology", "other"], 64),
+    "ticket-system": (["Bucket", "Engine", "Hydraulic", "other"], 32),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_packs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A packs folder with random-init tiny stand-ins for the demo packs (copy one before changing it)."""
+    from nightclerk.exporters.tiny import build_tiny_pack
+
+    root = tmp_path_factory.mktemp("tiny-packs")
+    for name, (labels, max_tokens) in TINY_PACKS.items():
+        build_tiny_pack(root, name, labels, max_tokens=max_tokens)
+    return root

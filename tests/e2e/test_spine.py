@@ -32,16 +32,6 @@ NOTES = 240
 TICKETS = 260
 
 
-@pytest.fixture(scope="module")
-def packs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from nightclerk.exporters.tiny import build_tiny_pack
-
-    root = tmp_path_factory.mktemp("packs")
-    build_tiny_pack(root, "ehr-specialty", ["Surgery", "Radiology", "other"], max_tokens=64)
-    build_tiny_pack(root, "ticket-system", ["Bucket", "Engine", "Hydraulic", "other"], max_tokens=32)
-    return root
-
-
 def _head(source: Path, target: Path, rows: int) -> Path:
     with (
         source.open(newline="", encoding="utf-8") as src,
@@ -81,13 +71,13 @@ def _nightclerk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
 
 @pytest.fixture
 def worker_env(
-    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, queue_name: str, packs_dir: Path
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, queue_name: str, tiny_packs: Path
 ) -> Iterator[dict[str, str]]:
     backend = request.param
     env = {
         "redis_url": redis_url,
         "queue": queue_name,
-        "packs_dir": str(packs_dir),
+        "packs_dir": str(tiny_packs),
         "data_dir": str(tmp_path),
         "log_json": "true",
     }

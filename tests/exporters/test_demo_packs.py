@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nightclerk.exporters.build as build_module
+from nightclerk.exporters.datasets import SHARED_DATA_ENV
+from nightclerk.exporters.demo_packs import EHR_SPECIALTY, TICKET_SYSTEM, ensure_demo_packs
+
+
+def _no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path / "no-shared-data"))
+
+
+def test_skips_with_a_reason_when_data_is_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_data(tmp_path, monkeypatch)
+    lines: list[str] = []
+    outcomes = ensure_demo_packs(tmp_path / "packs", tmp_path / "data", tmp_path / "wheels", say=lines.append)
+    assert [(o.name, o.status) for o in outcomes] == [
+        ("ehr-specialty", "skipped"),
+        ("ticket-system", "skipped"),
+    ]
+    assert "NIGHTCLERK_SHARED_DATA" in outcomes[0].detail
+    assert "nightclerk data fetch" in outcomes[1].detail
+    assert len(lines) == 2
+
+
+def test_present_packs_are_verified_not_rebuilt(
+    tiny_pack_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_data(tmp_path, monkeypatch)
+    packs = tmp_path / "packs"
+    for pack in (EHR_SPECIALTY, TICKET_SYSTEM):
+        shutil.copytree(tiny_pack_dir, packs / pack.name)
+    # the manifest names the tiny pack; verification only checks files, which is what matters here
+    outcomes = ensure_demo_packs(packs, tmp_path / "data", tmp_path / "wheels", say=lambda _: None)
+    assert [o.status for o in outcomes] == ["present", "present"]
+
+
+def test_tampered_pack_is_rebuilt(
+    tiny_pack_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notes = tmp_path / "shared" / "data" / "mtsamples" / "notes.csv"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("transcription,specialty\n", encoding="utf-8")
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path / "shared" / "data"))
+    packs = tmp_path / "packs"
+    shutil.copytree(tiny_pack_dir, packs / "ehr-specialty")
+    (packs / "ehr-specialty" / "model.int8.onnx").write_bytes(b"tampered")
+    calls: list[dict[str, Any]] = []
+
+    def fake_build(name: str, data: Path, text: str, label: str, out: Path, **options: Any) -> None:
+        calls.append({"name": name, "data": data, "text": text, "label": label, **options})
+        raise build_module.TooFewExamplesError("stub")
+
+    monkeypatch.setattr(build_module, "build_probe_pack", fake_build)
+    lines: list[str] = []
+    with pytest.raises(build_module.TooFewExamplesError):
+        ensure_demo_packs(packs, tmp_path / "data", tmp_path / "wheels", say=lines.append)
+    assert "rebuilding" in lines[0]
+    assert calls[0]["name"] == "ehr-specialty" and calls[0]["data"] == notes
+    assert (calls[0]["text"], calls[0]["label"], calls[0]["top_labels"]) == ("transcription", "specialty", 12)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nightclerk.exporters.encoder import minilm_dir
+from nightclerk.exporters.errors import AtolError, LabelAgreementError, ParityError
+from nightclerk.exporters.parity import check_agreement, check_atol, run_parity
+from nightclerk.exporters.tiny import TINY_SHAPE, sample_texts, tiny_classifier
+from nightclerk.exporters.tokens import encode, load_tokenizer
+from nightclerk.exporters.variants import write_variants
+from nightclerk.shared.errors import PackError
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path, list[list[int]]]:
+    module = tiny_classifier(3, seed=2)
+    folder = tmp_path_factory.mktemp("variants")
+    write_variants(module, folder, TINY_SHAPE, require_fusion=True)
+    encoded = encode(load_tokenizer(minilm_dir() / "tokenizer.json", 32), sample_texts(), 32)
+    return module, folder, encoded
+
+
+def test_parity_passes_and_records_figures(built: tuple[torch.nn.Module, Path, list[list[int]]]) -> None:
+    module, folder, encoded = built
+    run = run_parity(
+        module,
+        folder / "model.fp32.onnx",
+        folder / "model.int8.onnx",
+        encoded,
+        min_int8_agreement=None,
+        threads=1,
+    )
+    report = run.report
+    assert report.n_docs == len(encoded)
+    assert report.fp32_max_abs_diff < 1e-4
+    assert report.fp32_label_agreement == 1.0
+    assert 0.0 <= report.int8_label_agreement <= 1.0
+    assert 0.0 <= report.int8_batch_agreement <= 1.0
+    assert run.logits["int8"].shape == (len(encoded), 3)
+    assert set(run.docs_per_s) == {"fp32", "int8"}
+
+
+def test_perturbed_weights_fail_the_atol_gate(built: tuple[torch.nn.Module, Path, list[list[int]]]) -> None:
+    module, folder, encoded = built
+    perturbed = tiny_classifier(3, seed=2)
+    perturbed.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        perturbed.model.classifier.weight.add_(0.05)
+    with pytest.raises(AtolError) as caught:
+        run_parity(perturbed, folder / "model.fp32.onnx", folder / "model.int8.onnx", encoded, threads=1)
+    error = caught.value
+    assert isinstance(error, ParityError) and isinstance(error, PackError)
+    assert error.gate == "fp32-vs-torch" and error.value > error.limit == 1e-3
+    assert "fp32-vs-torch" in str(error) and "atol" in str(error)
+
+
+def test_impossible_agreement_gate_raises(built: tuple[torch.nn.Module, Path, list[list[int]]]) -> None:
+    module, folder, encoded = built
+    # an int8 gate above 1 can never pass: proves the gate is wired in
+    with pytest.raises(LabelAgreementError, match="int8-vs-fp32"):
+        run_parity(
+            module,
+            folder / "model.fp32.onnx",
+            folder / "model.int8.onnx",
+            encoded,
+            min_int8_agreement=1.01,
+            threads=1,
+        )
+
+
+def test_check_helpers() -> None:
+    a = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert check_atol(a, a + 1e-6, atol=1e-3, what="x") == pytest.approx(1e-6)
+    with pytest.raises(AtolError, match=r"0\.5"):
+        check_atol(a, a + 0.5, atol=1e-3, what="x")
+    with pytest.raises(AtolError):
+        check_atol(a, a * np.nan, atol=1e-3, what="nan")
+    flipped = a[:, ::-1]
+    assert check_agreement(a, flipped, minimum=None, what="y") == 0.0
+    with pytest.raises(LabelAgreementError) as caught:
+        check_agreement(a, flipped, minimum=0.97, what="y")
+    assert caught.value.value == 0.0 and caught.value.limit == 0.97

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nightclerk.shared.documents import EhrNote
+from nightclerk.shared.errors import InferenceError, PackNotFound
+from nightclerk.shared.messages import ChunkMessage
+from nightclerk.shared.settings import Settings
+from nightclerk.shared.store import ResultStore
+from nightclerk.workers.chunk_processor import ChunkProcessor
+from nightclerk.workers.classifier import ClassifierRuntime
+from nightclerk.workers.device import Placement
+from nightclerk.workers.pack_registry import PackRegistry
+
+CPU = Placement("cpu", ["CPUExecutionProvider"])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ResultStore]:
+    result = ResultStore(f"sqlite:///{tmp_path / 'results.db'}")
+    result.create_schema()
+    yield result
+    result.close()
+
+
+@pytest.fixture
+def processor(tiny_packs: Path, store: ResultStore) -> ChunkProcessor:
+    registry = PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU)
+    return ChunkProcessor(registry, store, worker_id="w-test", top_k=2)
+
+
+def chunk(n: int, start: int = 0) -> ChunkMessage:
+    notes = [EhrNote(source="t", source_id=f"n{i}", text=f"note number {i} about the knee") for i in range(start, n)]
+    return ChunkMessage(tasks=["classify"], documents=notes)
+
+
+def test_a_chunk_becomes_one_row_per_document(processor: ChunkProcessor, store: ResultStore) -> None:
+    outcome = processor.process(chunk(10))
+    assert (outcome.stored, outcome.skipped, outcome.failed) == (10, 0, [])
+    rows = list(store.rows())
+    assert sorted(r.document_id for r in rows) == sorted(f"t:n{i}" for i in range(10))
+    row = rows[0]
+    assert row.pack_name == "ehr-specialty" and row.precision == "int8" and row.worker_id == "w-test"
+    assert len(row.labels) == 2 and row.labels[0].score >= row.labels[1].score
+    assert row.timings.infer_ms > 0 and row.timings.queue_ms >= 0
+
+
+def test_redelivery_skips_stored_documents(processor: ChunkProcessor, store: ResultStore) -> None:
+    processor.process(chunk(6))
+    outcome = processor.process(chunk(10))
+    assert (outcome.stored, outcome.skipped) == (4, 6)
+    assert store.count() == 10
+
+
+def test_a_failing_document_does_not_sink_its_chunk(
+    processor: ChunkProcessor, store: ResultStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ClassifierRuntime.classify
+
+    def poisoned(self: ClassifierRuntime, texts: list[str]):  # type: ignore[no-untyped-def]
+        if any("number 3 " in text for text in texts):
+            raise InferenceError("boom")
+        return real(self, texts)
+
+    monkeypatch.setattr(ClassifierRuntime, "classify", poisoned)
+    outcome = processor.process(chunk(8))
+    assert outcome.failed == ["t:n3"]
+    assert outcome.stored == 7
+    assert "t:n3" not in {r.document_id for r in store.rows()}
+
+
+def test_a_kind_without_a_pack_is_pack_not_found(tiny_packs: Path, store: ResultStore) -> None:
+    registry = PackRegistry(Settings(packs_dir=tiny_packs, classify_packs={"ehr_note": "absent"}), placement=CPU)
+    with pytest.raises(PackNotFound):
+        ChunkProcessor(registry, store, "w").process(chunk(2))
+    assert registry.preload() == []

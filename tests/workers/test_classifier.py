@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nightclerk.shared.errors import ConfigError, PackIntegrityError
+from nightclerk.workers.classifier import ClassifierRuntime
+from nightclerk.workers.device import Placement
+
+CPU = Placement("cpu", ["CPUExecutionProvider"])
+TEXTS = [
+    "Bucket cylinder leaking on the left side.",
+    "ENGINE WON'T START " * 40,
+    "replace hydraulic hose",
+    "a",
+    "Patient presents with chest pain and shortness of breath. " * 30,
+]
+
+
+def test_probabilities_per_document_in_label_order(tiny_packs: Path) -> None:
+    runtime = ClassifierRuntime(tiny_packs / "ticket-system", CPU, precision="fp32")
+    out = runtime.classify(TEXTS)
+    assert out.probabilities.shape == (len(TEXTS), len(runtime.labels))
+    np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (out.infer_ms > 0).all() and (out.tokenize_ms > 0).all()
+    assert runtime.classify([]).probabilities.shape == (0, len(runtime.labels))
+
+
+def test_fp32_output_does_not_depend_on_batch_neighbours(tiny_packs: Path) -> None:
+    runtime = ClassifierRuntime(tiny_packs / "ehr-specialty", CPU, precision="fp32", token_budget=64)
+    together = runtime.classify(TEXTS).probabilities
+    alone = np.vstack([runtime.classify([text]).probabilities for text in TEXTS])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_long_text_is_cut_to_the_token_budget(tiny_packs: Path) -> None:
+    runtime = ClassifierRuntime(tiny_packs / "ehr-specialty", CPU, precision="fp32")
+    words = "word " * 50_000
+    same = runtime.classify([words, " ".join(words.split()[:64])]).probabilities
+    np.testing.assert_allclose(same[0], same[1], atol=1e-6)
+
+
+def test_cpu_auto_prefers_int8_and_an_absent_variant_is_a_config_error(tiny_packs: Path) -> None:
+    assert ClassifierRuntime(tiny_packs / "ehr-specialty", CPU).variant.precision == "int8"
+    with pytest.raises(ConfigError, match="no fp16 variant"):
+        ClassifierRuntime(tiny_packs / "ehr-specialty", CPU, precision="fp16")
+
+
+def test_a_tampered_pack_is_refused(tiny_packs: Path, tmp_path: Path) -> None:
+    pack = tmp_path / "ehr-specialty"
+    shutil.copytree(tiny_packs / "ehr-specialty", pack)
+    model = pack / "model.int8.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(PackIntegrityError, match=r"model\.int8\.onnx"):
+        ClassifierRuntime(pack, CPU)
