@@ -33,7 +33,10 @@ def processor(tiny_packs: Path, store: ResultStore) -> ChunkProcessor:
 
 
 def chunk(n: int, start: int = 0) -> ChunkMessage:
-    notes = [EhrNote(source="t", source_id=f"n{i}", text=f"note number {i} about the knee") for i in range(start, n)]
+    notes = [
+        EhrNote(source="t", source_id=f"n{i}", text=f"note number {i} about the knee")
+        for i in range(start, n)
+    ]
     return ChunkMessage(tasks=["classify"], documents=notes)
 
 
@@ -73,7 +76,9 @@ def test_a_failing_document_does_not_sink_its_chunk(
 
 
 def test_a_kind_without_a_pack_is_pack_not_found(tiny_packs: Path, store: ResultStore) -> None:
-    registry = PackRegistry(Settings(packs_dir=tiny_packs, classify_packs={"ehr_note": "absent"}), placement=CPU)
+    registry = PackRegistry(
+        Settings(packs_dir=tiny_packs, classify_packs={"ehr_note": "absent"}), placement=CPU
+    )
     with pytest.raises(PackNotFound):
         ChunkProcessor(registry, store, "w").process(chunk(2))
     assert registry.preload() == []
