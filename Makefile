@@ -35,7 +35,9 @@ data: $(STAMP) $(NESTOR_WHEEL)
 packs: data
 	$(BIN)/nightclerk models ensure-demo
 
-demo: packs
+demo: $(STAMP)
+	@$(BIN)/nightclerk demo --preflight   # no Redis: one line saying how to start one, before any long step
+	$(MAKE) --no-print-directory packs
 	$(BIN)/nightclerk demo
 
 test: data

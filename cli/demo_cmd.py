@@ -52,6 +52,7 @@ def demo_inputs() -> list[DemoInput]:
 
 def demo(
     timeout: float = typer.Option(900.0, help="seconds to wait for every result"),
+    preflight: bool = typer.Option(False, "--preflight", help="only check that Redis answers, then exit"),
 ) -> None:
     """Start a worker, push real notes and tickets, wait for every result, print them and the throughput."""
     console = Console()
@@ -60,8 +61,10 @@ def demo(
     try:
         broker.ping(base.redis_url)
     except NightclerkError as exc:
-        console.print(f"[red]nightclerk demo:[/] {exc}")
+        typer.echo(f"nightclerk demo: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    if preflight:
+        return
 
     inputs = _usable_inputs(console, base)
     demo_dir = base.data_dir / "demo"
@@ -104,7 +107,7 @@ def demo(
         _wait(store, accepted, timeout)
         elapsed = time.perf_counter() - started
     except NightclerkError as exc:
-        console.print(f"[red]nightclerk demo:[/] {exc}")
+        typer.echo(f"nightclerk demo: {exc}", err=True)
         raise typer.Exit(code=2) from None
     finally:
         worker.stop()
@@ -124,7 +127,7 @@ def _usable_inputs(console: Console, settings: Settings) -> list[DemoInput]:
                 "(`make packs` builds it)"
             )
     if not inputs:
-        console.print("[red]nightclerk demo:[/] nothing to push — run `make packs` (and `make data`) first")
+        typer.echo("nightclerk demo: nothing to push — run `make packs` (and `make data`) first", err=True)
         raise typer.Exit(code=2)
     if not any(item.kind == "ehr_note" for item in inputs):
         console.print(

@@ -16,8 +16,12 @@ from nightclerk.shared.manifest import PackManifest, read_manifest, verify_pack
 from nightclerk.shared.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Build, list, inspect and verify model packs.")
-out = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    # made per call: the width follows $COLUMNS, and tests swap the streams
+    return Console(stderr=stderr)
+
 
 PacksOption = Annotated[
     Path | None, typer.Option("--packs", help="packs folder [default: settings packs_dir]")
@@ -35,7 +39,7 @@ def _packs_dir(packs: Path | None) -> Path:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    _console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code=1)
 
 
@@ -82,8 +86,8 @@ def build(
         )
     except NightclerkError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
-    out.print(_summary(manifest), highlight=False)
-    out.print(f"written to {_packs_dir(packs) / name}", highlight=False)
+    _console().print(_summary(manifest), highlight=False)
+    _console().print(f"written to {_packs_dir(packs) / name}", highlight=False)
 
 
 @app.command("list")
@@ -115,9 +119,9 @@ def list_packs(packs: PacksOption = None) -> None:
             *(f"{evaluation[p]['macro_f1']:.3f}" if p in evaluation else "-" for p in ("fp32", "int8")),
         )
     if not found:
-        out.print(f"no packs in {folder} (try `nightclerk models ensure-demo`)", highlight=False)
+        _console().print(f"no packs in {folder} (try `nightclerk models ensure-demo`)", highlight=False)
         return
-    out.print(table)
+    _console().print(table)
 
 
 @app.command()
@@ -132,16 +136,16 @@ def show(
     except PackError as exc:
         raise _fail(str(exc)) from None
     if as_json:
-        out.print_json(manifest.model_dump_json())
+        _console().print_json(manifest.model_dump_json())
         return
-    out.print(_summary(manifest), highlight=False)
-    out.print(
+    _console().print(_summary(manifest), highlight=False)
+    _console().print(
         f"method {manifest.method}; source {manifest.source_checkpoint}; opset {manifest.opset}; "
         f"max_tokens {manifest.max_tokens}; inputs {manifest.inputs}",
         highlight=False,
     )
     for variant in manifest.variants:
-        out.print(
+        _console().print(
             f"  variant {variant.precision}: {variant.file} (batch independent: "
             f"{variant.batch_independent}, device {variant.device})",
             highlight=False,
@@ -159,10 +163,10 @@ def show(
                 str(row["support"]),
             )
     if per_class:
-        out.print(table)
+        _console().print(table)
     rest = {k: v for k, v in manifest.metrics.items() if k not in ("eval", "data")}
     if rest:
-        out.print(json.dumps(rest, indent=1), highlight=False)
+        _console().print(json.dumps(rest, indent=1), highlight=False)
 
 
 @app.command()
@@ -174,7 +178,9 @@ def verify(name: str, packs: PacksOption = None) -> None:
         raise _fail(f"integrity check failed: {exc}") from None
     except PackError as exc:
         raise _fail(str(exc)) from None
-    out.print(f"ok: {manifest.name} {manifest.version}, {len(manifest.files)} files match", highlight=False)
+    _console().print(
+        f"ok: {manifest.name} {manifest.version}, {len(manifest.files)} files match", highlight=False
+    )
 
 
 @app.command("ensure-demo")
@@ -182,7 +188,8 @@ def ensure_demo(
     packs: PacksOption = None,
     force: Annotated[bool, typer.Option("--force", help="rebuild packs that are present")] = False,
 ) -> None:
-    """Build ehr-specialty (MTSamples) and ticket-system (nestor) unless present and intact."""
+    """Build ehr-specialty (MTSamples) and ticket-system (nestor) unless present and intact; exit 1 if a
+    build failed (a pack whose data is absent is skipped, not failed)."""
     from nightclerk.exporters.demo_packs import ensure_demo_packs
 
     data_dir = get_settings().data_dir
@@ -192,10 +199,12 @@ def ensure_demo(
             data_dir / "data",
             data_dir / "wheels",
             force=force,
-            say=lambda line: out.print(line, highlight=False),
+            say=lambda line: _console().print(line, highlight=False),
         )
     except NightclerkError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
     for outcome in outcomes:
         line = _summary(outcome.manifest) if outcome.manifest else outcome.detail
-        out.print(f"{outcome.name}: {outcome.status}: {line}", highlight=False)
+        _console().print(f"{outcome.name}: {outcome.status}: {line}", highlight=False)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        raise typer.Exit(code=1)
