@@ -41,14 +41,22 @@ def _mapping(
     metadata: list[str] | None,
 ) -> FieldMapping:
     overrides = {
-        "kind": kind, "kind_field": kind_column, "source": source, "id_field": id_column,
-        "id_template": id_template, "text_field": text_column, "title_field": title_column,
+        "kind": kind,
+        "kind_field": kind_column,
+        "source": source,
+        "id_field": id_column,
+        "id_template": id_template,
+        "text_field": text_column,
+        "title_field": title_column,
         "metadata_fields": metadata or None,
     }
     if mapping is not None:
         return resolve_mapping(mapping).with_overrides(**overrides)
-    needed = (("--kind or --kind-column", kind or kind_column), ("--source", source),
-              ("--text-column", text_column))
+    needed = (
+        ("--kind or --kind-column", kind or kind_column),
+        ("--source", source),
+        ("--text-column", text_column),
+    )
     missing = [name for name, value in needed if not value]
     if missing:
         raise ConfigError(f"give --mapping (a preset or a TOML file), or {', '.join(missing)}")
@@ -94,12 +102,24 @@ def push(
     try:
         task_names = parse_tasks(tasks)
         field_mapping = _mapping(
-            mapping, kind=kind, kind_column=kind_column, source=source, id_column=id_column,
-            id_template=id_template, text_column=text_column, title_column=title_column, metadata=metadata,
+            mapping,
+            kind=kind,
+            kind_column=kind_column,
+            source=source,
+            id_column=id_column,
+            id_template=id_template,
+            text_column=text_column,
+            title_column=title_column,
+            metadata=metadata,
         )
         summary = push_files(
-            files, field_mapping, task_names, settings,
-            rejects_path=rejects, progress=not no_progress, fmt=format,
+            files,
+            field_mapping,
+            task_names,
+            settings,
+            rejects_path=rejects,
+            progress=not no_progress,
+            fmt=format,
         )
     except NightclerkError as exc:
         raise _fail(str(exc)) from None
@@ -107,7 +127,10 @@ def push(
         raise _fail(f"{exc.filename or 'I/O'}: {exc.strerror or type(exc).__name__}") from None
     typer.echo(_summary_line(summary))
     if summary.accepted == 0:
-        raise _fail(f"nothing accepted: all {summary.rejected} records were rejected"
-                    if summary.rejected else "nothing accepted")
+        raise _fail(
+            f"nothing accepted: all {summary.rejected} records were rejected"
+            if summary.rejected
+            else "nothing accepted"
+        )
     if summary.rejected:
         raise typer.Exit(code=EXIT_SOME_REJECTED)

@@ -73,8 +73,13 @@ def _progress_bar(enabled: bool) -> Iterator[Progress | None]:
     if not enabled or not console.is_terminal:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         yield progress
 
@@ -126,8 +131,14 @@ def push_files(
         if enqueuer is None:
             sender.close()
     summary.rejects_path = rejects.path if rejects.count or rejects_path is not None else None
-    log.info("push.done", queue=summary.queue, accepted=summary.accepted, rejected=summary.rejected,
-             chunks=summary.chunks, rejects_file=str(summary.rejects_path) if summary.rejects_path else None)
+    log.info(
+        "push.done",
+        queue=summary.queue,
+        accepted=summary.accepted,
+        rejected=summary.rejected,
+        chunks=summary.chunks,
+        rejects_file=str(summary.rejects_path) if summary.rejects_path else None,
+    )
     return summary
 
 

@@ -112,8 +112,11 @@ class Validator:
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.max_text_bytes:
             raise _Invalid(f"text is {size} bytes, limit {self.max_text_bytes}", known_id)
-        metadata = {name: value for name in m.metadata_fields
-                    if (value := _metadata_value(record.get(name))) is not None}
+        metadata = {
+            name: value
+            for name in m.metadata_fields
+            if (value := _metadata_value(record.get(name))) is not None
+        }
         title = _as_str(record.get(m.title_field)) if m.title_field else None
         if title is not None and kind != "literature":
             metadata["title"] = title
@@ -122,8 +125,13 @@ class Validator:
             if value is not None and _SURROGATE.search(value):
                 where = field if field in ("text", "source_id", "title") else f"metadata.{field}"
                 raise _Invalid(f"{where}: not valid UTF-8", known_id if field != "source_id" else None)
-        payload: dict[str, Any] = {"kind": kind, "source": m.source, "source_id": source_id,
-                                   "text": text, "metadata": metadata}
+        payload: dict[str, Any] = {
+            "kind": kind,
+            "source": m.source,
+            "source_id": source_id,
+            "text": text,
+            "metadata": metadata,
+        }
         if title is not None:
             payload["title"] = title
         try:

@@ -31,6 +31,11 @@ class Variant(BaseModel):
         "(false for dynamic int8 quantization, whose activation scales are computed per batch)"
     )
     device: Literal["cpu", "cuda", "any"] = "any"
+    recipe: str | None = Field(
+        default=None,
+        description="int8 only: which layers were quantized, e.g. 'all' or 'ffn-down-fp32' (the feed-forward "
+        "down-projections kept in fp32 to pass the label-agreement gate)",
+    )
 
 
 class PackManifest(BaseModel):
@@ -73,11 +78,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pack_version(files: dict[str, str], when: datetime | None = None) -> str:
-    """A version that changes whenever any file changes: ``YYYYMMDD-<8 hex of the files' hashes>``."""
-    when = when or datetime.now(UTC)
+def pack_version(files: dict[str, str]) -> str:
+    """12 hex of the hash of every file's sha256: the same files give the same version on any day, so a
+    rebuild that changes nothing does not make the result store compute everything again."""
     joined = "\n".join(f"{name}={digest}" for name, digest in sorted(files.items()))
-    return f"{when:%Y%m%d}-{hashlib.sha256(joined.encode()).hexdigest()[:8]}"
+    return hashlib.sha256(joined.encode()).hexdigest()[:12]
 
 
 def read_manifest(pack_dir: Path) -> PackManifest:

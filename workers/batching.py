@@ -1,20 +1,8 @@
-"""Cut texts to a budget, then plan length-sorted batches under a padded-token budget.
-
-A whitespace-separated word always yields at least one WordPiece token, so cutting a text to
-``max_tokens`` words before tokenizing loses nothing that truncation would keep -- and spares the fast
-tokenizer from tokenizing a 2,000-word note only to throw most of it away (~8x faster on long notes).
-"""
+"""Plan length-sorted inference batches under a padded-token budget."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-
-def cut_to_words(text: str, max_words: int) -> str:
-    parts = text.split(maxsplit=max_words)
-    if len(parts) > max_words:
-        parts = parts[:max_words]
-    return " ".join(parts)
 
 
 def plan_batches(lengths: Sequence[int], token_budget: int, max_docs: int) -> list[list[int]]:

@@ -13,7 +13,8 @@ from tokenizers import Tokenizer
 from nightclerk.shared.errors import ConfigError, InferenceError
 from nightclerk.shared.logging import get_logger
 from nightclerk.shared.manifest import TOKENIZER_FILE, PackManifest, Variant, verify_pack
-from nightclerk.workers.batching import cut_to_words, plan_batches
+from nightclerk.shared.text_budget import cut_to_words
+from nightclerk.workers.batching import plan_batches
 from nightclerk.workers.device import Placement, cpu_count
 
 log = get_logger(__name__)

@@ -58,8 +58,9 @@ def test_tampered_pack_is_rebuilt(
 
     monkeypatch.setattr(build_module, "build_probe_pack", fake_build)
     lines: list[str] = []
-    with pytest.raises(build_module.TooFewExamplesError):
-        ensure_demo_packs(packs, tmp_path / "data", tmp_path / "wheels", say=lines.append)
+    outcomes = ensure_demo_packs(packs, tmp_path / "data", tmp_path / "wheels", say=lines.append)
     assert "rebuilding" in lines[0]
+    assert outcomes[0].status == "failed" and "TooFewExamplesError: stub" in outcomes[0].detail
+    assert outcomes[1].status == "skipped"  # the next pack is still attempted
     assert calls[0]["name"] == "ehr-specialty" and calls[0]["data"] == notes
     assert (calls[0]["text"], calls[0]["label"], calls[0]["top_labels"]) == ("transcription", "specialty", 12)

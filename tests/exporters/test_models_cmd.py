@@ -12,7 +12,7 @@ from nightclerk.cli.data_cmd import app as data_app
 from nightclerk.cli.models_cmd import app
 from nightclerk.exporters.datasets import NESTOR_MEMBER, NESTOR_WHEEL
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})
 
 
 def test_list_show_verify(tiny_pack_copy: Path) -> None:

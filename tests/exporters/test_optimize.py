@@ -12,7 +12,7 @@ import torch
 
 from nightclerk.exporters.errors import ExportError, FusionError
 from nightclerk.exporters.onnx_export import export_onnx, sample_inputs
-from nightclerk.exporters.optimize import fuse_transformer, op_counts, quantize_int8
+from nightclerk.exporters.optimize import ffn_projections, fuse_transformer, op_counts, quantize_int8
 from nightclerk.exporters.tiny import TINY_SHAPE, tiny_classifier
 
 
@@ -88,3 +88,17 @@ def test_bad_inputs_raise_export_error(tmp_path: Path) -> None:
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(ExportError):
         quantize_int8(tmp_path / "junk.onnx", tmp_path / "out.onnx")
+
+
+def test_ffn_projections_are_found_structurally(
+    exported: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    _, raw = exported
+    fuse_transformer(raw, tmp_path / "fused.onnx", num_heads=2, hidden_size=32)
+    down = ffn_projections(tmp_path / "fused.onnx", up=False)
+    up = ffn_projections(tmp_path / "fused.onnx", down=False)
+    assert len(down) == len(up) == TINY_SHAPE.num_layers
+    assert all("output/dense" in name for name in down) and all("intermediate" in name for name in up)
+    assert sorted(ffn_projections(tmp_path / "fused.onnx")) == sorted(down + up)
+    quantize_int8(tmp_path / "fused.onnx", tmp_path / "mixed.onnx", exclude=down + up)
+    assert op_counts(tmp_path / "mixed.onnx")["MatMul"] >= 2 * TINY_SHAPE.num_layers

@@ -8,68 +8,55 @@ import torch
 
 from nightclerk.exporters.encoder import minilm_dir
 from nightclerk.exporters.errors import AtolError, LabelAgreementError, ParityError
-from nightclerk.exporters.parity import check_agreement, check_atol, run_parity
+from nightclerk.exporters.parity import check_agreement, check_atol, check_fp32, check_int8, parity_metrics
 from nightclerk.exporters.tiny import TINY_SHAPE, sample_texts, tiny_classifier
-from nightclerk.exporters.tokens import encode, load_tokenizer
-from nightclerk.exporters.variants import write_variants
+from nightclerk.exporters.tokens import Encoded, encode, load_tokenizer
+from nightclerk.exporters.variants import build_variants
 from nightclerk.shared.errors import PackError
+
+Built = tuple[torch.nn.Module, Path, Encoded]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path, list[list[int]]]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     module = tiny_classifier(3, seed=2)
     folder = tmp_path_factory.mktemp("variants")
-    write_variants(module, folder, TINY_SHAPE, require_fusion=True)
     encoded = encode(load_tokenizer(minilm_dir() / "tokenizer.json", 32), sample_texts(), 32)
+    build_variants(module, folder, TINY_SHAPE, encoded, min_int8_agreement=None, threads=1)
     return module, folder, encoded
 
 
-def test_parity_passes_and_records_figures(built: tuple[torch.nn.Module, Path, list[list[int]]]) -> None:
+def test_parity_passes_and_records_figures(built: Built) -> None:
     module, folder, encoded = built
-    run = run_parity(
-        module,
-        folder / "model.fp32.onnx",
-        folder / "model.int8.onnx",
-        encoded,
-        min_int8_agreement=None,
-        threads=1,
-    )
-    report = run.report
-    assert report.n_docs == len(encoded)
-    assert report.fp32_max_abs_diff < 1e-4
-    assert report.fp32_label_agreement == 1.0
-    assert 0.0 <= report.int8_label_agreement <= 1.0
-    assert 0.0 <= report.int8_batch_agreement <= 1.0
-    assert run.logits["int8"].shape == (len(encoded), 3)
-    assert set(run.docs_per_s) == {"fp32", "int8"}
+    fp32 = check_fp32(module, folder / "model.fp32.onnx", encoded, threads=1)
+    int8 = check_int8(fp32.logits, folder / "model.int8.onnx", encoded, min_agreement=None, threads=1)
+    figures = parity_metrics(fp32, int8, atol=1e-3, min_agreement=None)
+    assert figures["n_docs"] == len(encoded)
+    assert fp32.max_abs_diff < 1e-4 and figures["fp32_label_agreement"] == 1.0
+    assert 0.0 <= int8.label_agreement <= 1.0 and 0.0 <= int8.batch_agreement <= 1.0
+    assert int8.logits.shape == (len(encoded), 3)
+    assert fp32.docs_per_s > 0 and int8.docs_per_s > 0
 
 
-def test_perturbed_weights_fail_the_atol_gate(built: tuple[torch.nn.Module, Path, list[list[int]]]) -> None:
+def test_perturbed_weights_fail_the_atol_gate(built: Built) -> None:
     module, folder, encoded = built
     perturbed = tiny_classifier(3, seed=2)
     perturbed.load_state_dict(module.state_dict())
     with torch.no_grad():
         perturbed.model.classifier.weight.add_(0.05)
     with pytest.raises(AtolError) as caught:
-        run_parity(perturbed, folder / "model.fp32.onnx", folder / "model.int8.onnx", encoded, threads=1)
+        check_fp32(perturbed, folder / "model.fp32.onnx", encoded, threads=1)
     error = caught.value
     assert isinstance(error, ParityError) and isinstance(error, PackError)
     assert error.gate == "fp32-vs-torch" and error.value > error.limit == 1e-3
     assert "fp32-vs-torch" in str(error) and "atol" in str(error)
 
 
-def test_impossible_agreement_gate_raises(built: tuple[torch.nn.Module, Path, list[list[int]]]) -> None:
+def test_agreement_gate_is_wired_in(built: Built) -> None:
     module, folder, encoded = built
-    # an int8 gate above 1 can never pass: proves the gate is wired in
-    with pytest.raises(LabelAgreementError, match="int8-vs-fp32"):
-        run_parity(
-            module,
-            folder / "model.fp32.onnx",
-            folder / "model.int8.onnx",
-            encoded,
-            min_int8_agreement=1.01,
-            threads=1,
-        )
+    fp32 = check_fp32(module, folder / "model.fp32.onnx", encoded, threads=1)
+    with pytest.raises(LabelAgreementError, match="int8-vs-fp32"):  # above 1: can never pass
+        check_int8(fp32.logits, folder / "model.int8.onnx", encoded, min_agreement=1.01, threads=1)
 
 
 def test_check_helpers() -> None:

@@ -7,6 +7,7 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
+from nightclerk.exporters.errors import BuildError
 from nightclerk.exporters.tiny import build_tiny_pack
 from nightclerk.shared.errors import PackIntegrityError
 from nightclerk.shared.manifest import MANIFEST_FILE, read_manifest, verify_pack
@@ -74,8 +75,8 @@ def test_tiny_build_is_deterministic_and_replaces_in_place(tmp_path: Path) -> No
 
 
 def test_tiny_rejects_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="labels"):
+    with pytest.raises(BuildError, match="labels"):
         build_tiny_pack(tmp_path, "x", ["only"])
-    with pytest.raises(ValueError, match="max_tokens"):
+    with pytest.raises(BuildError, match="max_tokens"):
         build_tiny_pack(tmp_path, "x", ["a", "b"], max_tokens=4)
     assert list(tmp_path.iterdir()) == []

@@ -1,12 +1,7 @@
 from __future__ import annotations
 
 from nightclerk.exporters.encoder import minilm_dir
-from nightclerk.exporters.tokens import batch_indices, cut_to_words, encode, load_tokenizer, pad
-
-
-def test_cut_to_words() -> None:
-    assert cut_to_words("a  b\nc d", 3) == "a b c"
-    assert cut_to_words("a b", 5) == "a b"
+from nightclerk.exporters.tokens import batch_indices, encode, load_tokenizer, pad
 
 
 def test_encode_truncates_without_padding() -> None:

@@ -25,8 +25,22 @@ PRODUCER_REDIS_DB = int(os.environ.get("NIGHTCLERK_TEST_PRODUCER_REDIS_DB", "11"
 PRODUCER_REDIS_URL = f"redis://127.0.0.1:6379/{PRODUCER_REDIS_DB}"
 MTSAMPLES_NOTES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mtsamples" / "notes.csv"
 NESTOR_COLUMNS = [
-    "BscStartDate", "Asset", "OriginalShorttext", "PMType", "Cost", "RunningTime", "MajorSystem", "Part",
-    "Action", "Variant", "FM", "Location", "Comments", "FuncLocation", "SuspSugg", "Rule",
+    "BscStartDate",
+    "Asset",
+    "OriginalShorttext",
+    "PMType",
+    "Cost",
+    "RunningTime",
+    "MajorSystem",
+    "Part",
+    "Action",
+    "Variant",
+    "FM",
+    "Location",
+    "Comments",
+    "FuncLocation",
+    "SuspSugg",
+    "Rule",
 ]
 SECRET = "PHI-SECRET-7f3a"  # put in every test text: it must never show up in a reason, a log or output
 
@@ -120,8 +134,14 @@ def write_csv(tmp_path: Path) -> CsvWriter:
 
 def nestor_row(date: str, asset: str, text: str) -> dict[str, str]:
     row = dict.fromkeys(NESTOR_COLUMNS, "NA")
-    row.update(BscStartDate=date, Asset=asset, OriginalShorttext=text, PMType="PM01", Cost="10.5",
-               MajorSystem="Bucket")
+    row.update(
+        BscStartDate=date,
+        Asset=asset,
+        OriginalShorttext=text,
+        PMType="PM01",
+        Cost="10.5",
+        MajorSystem="Bucket",
+    )
     return row
 
 
@@ -149,7 +169,7 @@ def nestor_csv(write_csv: CsvWriter) -> Path:
         nestor_row("2004-07-01", "B", "BUCKET WON'T OPEN"),
         nestor_row("2005-03-20", "A", "L/H BUCKET CYL LEAKING."),
         nestor_row("2006-05-05", "C", "SWAP BUCKET"),
-        nestor_row("2006-05-05", "C", "replace, \"quoted\"\nsecond line"),
+        nestor_row("2006-05-05", "C", 'replace, "quoted"\nsecond line'),
     ]
     return write_csv("excavators-cleaned.csv", NESTOR_COLUMNS, rows)
 
@@ -160,9 +180,10 @@ def mtsamples_300(tmp_path: Path) -> Path:
     if not MTSAMPLES_NOTES.is_file():
         pytest.skip(f"{MTSAMPLES_NOTES} is not here (it comes with the project's shared folder)")
     path = tmp_path / "notes-300.csv"
-    with MTSAMPLES_NOTES.open(encoding="utf-8", newline="") as source, path.open(
-        "w", encoding="utf-8", newline=""
-    ) as target:
+    with (
+        MTSAMPLES_NOTES.open(encoding="utf-8", newline="") as source,
+        path.open("w", encoding="utf-8", newline="") as target,
+    ):
         reader = csv.reader(source)
         writer = csv.writer(target)
         writer.writerow(next(reader))

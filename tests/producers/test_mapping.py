@@ -74,10 +74,14 @@ def test_bad_mapping_files(tmp_path: Path) -> None:
     [
         ({"source": "s", "text_field": "t"}, "exactly one of kind and kind_field"),
         ({"kind": "ehr_note", "kind_field": "k", "source": "s", "text_field": "t"}, "exactly one"),
-        ({"kind": "ehr_note", "source": "s", "text_field": "t", "id_field": "i", "id_template": "{a}"},
-         "at most one of id_field and id_template"),
-        ({"kind": "ehr_note", "source": "s", "text_field": "t", "id_template": "{_seq}"},
-         "at least one column"),
+        (
+            {"kind": "ehr_note", "source": "s", "text_field": "t", "id_field": "i", "id_template": "{a}"},
+            "at most one of id_field and id_template",
+        ),
+        (
+            {"kind": "ehr_note", "source": "s", "text_field": "t", "id_template": "{_seq}"},
+            "at least one column",
+        ),
         ({"kind": "ehr_note", "source": "s", "text_field": "t", "id_template": "{a!r}"}, "plain column name"),
         ({"kind": "ehr_note", "source": "s", "text_field": "t", "id_template": "{a"}, "not a valid template"),
     ],

@@ -27,8 +27,9 @@ Queue = Callable[[], list[ChunkMessage]]
 
 
 def _push(paths: list[Path], mapping: FieldMapping, settings: Settings, tmp_path: Path) -> PushSummary:
-    return push_files(paths, mapping, ["classify"], settings, rejects_path=tmp_path / "rejects.jsonl",
-                      progress=False)
+    return push_files(
+        paths, mapping, ["classify"], settings, rejects_path=tmp_path / "rejects.jsonl", progress=False
+    )
 
 
 def _rejects(tmp_path: Path) -> list[dict[str, Any]]:
@@ -51,8 +52,12 @@ def _queued_ids(queued: Queue, settings: Settings) -> list[str]:
 
 @pytest.mark.parametrize(("chunk_docs", "chunk_max_bytes"), [(64, 1_000_000), (25, 40_000)])
 def test_mtsamples_first_300_rows_all_accepted(
-    mtsamples_300: Path, producer_settings: Settings, queued: Queue, tmp_path: Path,
-    chunk_docs: int, chunk_max_bytes: int,
+    mtsamples_300: Path,
+    producer_settings: Settings,
+    queued: Queue,
+    tmp_path: Path,
+    chunk_docs: int,
+    chunk_max_bytes: int,
 ) -> None:
     limits = {"chunk_docs": chunk_docs, "chunk_max_bytes": chunk_max_bytes}
     settings = producer_settings.model_copy(update=limits)
@@ -78,13 +83,22 @@ def test_nestor_rows_get_stable_distinct_ids(
     second = _push([nestor_csv], load_preset("nestor"), producer_settings, tmp_path)
     assert (first.accepted, first.rejected, second.accepted) == (6, 0, 6)
     ids = _queued_ids(queued, producer_settings)
-    expected = ["nestor:A-2004-07-01-1", "nestor:A-2004-07-01-2", "nestor:B-2004-07-01-1",
-                "nestor:A-2005-03-20-1", "nestor:C-2006-05-05-1", "nestor:C-2006-05-05-2"]
+    expected = [
+        "nestor:A-2004-07-01-1",
+        "nestor:A-2004-07-01-2",
+        "nestor:B-2004-07-01-1",
+        "nestor:A-2005-03-20-1",
+        "nestor:C-2006-05-05-1",
+        "nestor:C-2006-05-05-2",
+    ]
     assert ids == expected + expected  # the second push of the same file: the same ids
     doc = queued()[0].documents[0]
     assert doc.kind == "repair_ticket" and doc.text == "BUCKET WON'T OPEN"
     assert doc.metadata == {
-        "Asset": "A", "BscStartDate": "2004-07-01", "PMType": "PM01", "MajorSystem": "Bucket"
+        "Asset": "A",
+        "BscStartDate": "2004-07-01",
+        "PMType": "PM01",
+        "MajorSystem": "Bucket",
     }
 
 
@@ -108,22 +122,28 @@ def test_repushing_a_file_yields_the_same_ids(
 
 
 def _csv_bytes(rows: list[tuple[str, bytes]]) -> bytes:
-    return b"id,text,ward\n" + b"".join(b"%s,\"%s\",3B\n" % (i.encode(), text) for i, text in rows)
+    return b"id,text,ward\n" + b"".join(b'%s,"%s",3B\n' % (i.encode(), text) for i, text in rows)
 
 
 SECRET_B = SECRET.encode()
 BAD_INPUTS: dict[str, tuple[str, bytes, FieldMapping, list[tuple[int, str]]]] = {
     "non-utf8 bytes in one record": (
-        "n.csv", _csv_bytes([("1", b"ok"), ("2", b"caf\xe9 " + SECRET_B), ("3", b"fine")]),
-        NOTES, [(3, "text: not valid UTF-8")],
+        "n.csv",
+        _csv_bytes([("1", b"ok"), ("2", b"caf\xe9 " + SECRET_B), ("3", b"fine")]),
+        NOTES,
+        [(3, "text: not valid UTF-8")],
     ),
     "a 50 MB note": (
-        "n.csv", _csv_bytes([("1", b"ok"), ("2", SECRET_B + b"x" * (50 << 20)), ("3", b"fine")]),
-        NOTES, [(3, f"text is {len(SECRET) + (50 << 20)} bytes, limit 500000")],
+        "n.csv",
+        _csv_bytes([("1", b"ok"), ("2", SECRET_B + b"x" * (50 << 20)), ("3", b"fine")]),
+        NOTES,
+        [(3, f"text is {len(SECRET) + (50 << 20)} bytes, limit 500000")],
     ),
     "duplicate ids": (
-        "n.csv", _csv_bytes([("1", b"ok"), ("2", b"two"), ("1", SECRET_B)]),
-        NOTES, [(4, "duplicate id, first seen at {file}:2")],
+        "n.csv",
+        _csv_bytes([("1", b"ok"), ("2", b"two"), ("1", SECRET_B)]),
+        NOTES,
+        [(4, "duplicate id, first seen at {file}:2")],
     ),
     "unknown kind": (
         "n.jsonl",
@@ -196,8 +216,10 @@ def test_mixed_kinds_go_to_separate_chunks_and_rejects_default_to_the_working_di
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "mixed.jsonl"
     kinds = ["ehr_note", "repair_ticket", "literature"]
-    path.write_text("".join(json.dumps({"k": kinds[i % 3], "id": str(i), "text": f"t{i}"}) + "\n"
-                            for i in range(30)) + "{broken\n")
+    path.write_text(
+        "".join(json.dumps({"k": kinds[i % 3], "id": str(i), "text": f"t{i}"}) + "\n" for i in range(30))
+        + "{broken\n"
+    )
     mapping = FieldMapping(kind_field="k", source="mix", id_field="id", text_field="text")
     settings = producer_settings.model_copy(update={"chunk_docs": 4})
     summary = push_files([path], mapping, ["classify"], settings, progress=False)
@@ -210,7 +232,9 @@ def test_mixed_kinds_go_to_separate_chunks_and_rejects_default_to_the_working_di
 
 
 def test_no_rejects_no_default_rejects_file(
-    write_csv: Callable[..., Path], producer_settings: Settings, tmp_path: Path,
+    write_csv: Callable[..., Path],
+    producer_settings: Settings,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -221,11 +245,20 @@ def test_no_rejects_no_default_rejects_file(
 
 
 def test_the_progress_bar_on_a_terminal(
-    mtsamples_300: Path, producer_settings: Settings, queued: Queue, tmp_path: Path,
+    mtsamples_300: Path,
+    producer_settings: Settings,
+    queued: Queue,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(push_module, "PROGRESS_MIN_BYTES", 0)
     monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
-    summary = push_files([mtsamples_300], load_preset("mtsamples"), ["classify"], producer_settings,
-                         rejects_path=tmp_path / "rejects.jsonl", progress=True)
+    summary = push_files(
+        [mtsamples_300],
+        load_preset("mtsamples"),
+        ["classify"],
+        producer_settings,
+        rejects_path=tmp_path / "rejects.jsonl",
+        progress=True,
+    )
     assert summary.accepted == 300 == sum(len(c.documents) for c in queued())

@@ -73,8 +73,22 @@ def test_some_rejected_exits_3_and_names_the_rejects_file(
     cli: typer.Typer, env: Settings, write_csv: Callable[..., Path], queued: Queue
 ) -> None:
     path = _notes(write_csv, ["one", "two", "x" * 600_000 + SECRET])
-    result = _run(cli, path, "--kind", "ehr_note", "--source", "clinic", "--id-column", "id",
-                  "--text-column", "text", "--metadata", "ward", "--rejects", "bad.jsonl")
+    result = _run(
+        cli,
+        path,
+        "--kind",
+        "ehr_note",
+        "--source",
+        "clinic",
+        "--id-column",
+        "id",
+        "--text-column",
+        "text",
+        "--metadata",
+        "ward",
+        "--rejects",
+        "bad.jsonl",
+    )
     assert result.exit_code == 3, result.stderr
     assert result.stdout == f"accepted 2, rejected 1 (see bad.jsonl), 1 chunk to queue {env.queue}\n"
     assert '"reason": "text is 600015 bytes, limit 500000"' in Path("bad.jsonl").read_text()
@@ -99,18 +113,28 @@ def test_nothing_accepted_exits_2(cli: typer.Typer, env: Settings, tmp_path: Pat
         (["--mapping", "mtsamples"], "missing column(s) transcription, note_id, specialty, sample_name"),
         (["--mapping", "nope"], "unknown mapping preset 'nope'; presets: mtsamples, nestor"),
         (["--mapping", "missing.toml"], "mapping file missing.toml does not exist"),
-        (["--source", "clinic"], "give --mapping (a preset or a TOML file), or --kind or --kind-column, "
-                                 "--text-column"),
-        (["--kind", "memo", "--source", "s", "--text-column", "text"],
-         "mapping from the command-line options is invalid: kind: Input should be"),
-        (["--mapping", "nestor", "--tasks", "classify,summarize"],
-         "unknown task(s) summarize; tasks: classify"),
+        (
+            ["--source", "clinic"],
+            "give --mapping (a preset or a TOML file), or --kind or --kind-column, --text-column",
+        ),
+        (
+            ["--kind", "memo", "--source", "s", "--text-column", "text"],
+            "mapping from the command-line options is invalid: kind: Input should be",
+        ),
+        (
+            ["--mapping", "nestor", "--tasks", "classify,summarize"],
+            "unknown task(s) summarize; tasks: classify",
+        ),
         (["--mapping", "nestor", "--format", "xml"], "unknown format 'xml'; formats: csv, jsonl"),
     ],
 )
 def test_input_errors_exit_2_with_one_line(
-    cli: typer.Typer, env: Settings, write_csv: Callable[..., Path], queued: Queue,
-    args: list[str], error: str,
+    cli: typer.Typer,
+    env: Settings,
+    write_csv: Callable[..., Path],
+    queued: Queue,
+    args: list[str],
+    error: str,
 ) -> None:
     path = _notes(write_csv, [SECRET])
     result = _run(cli, path, *args)

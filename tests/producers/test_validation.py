@@ -14,8 +14,9 @@ from nightclerk.shared.documents import content_id
 from nightclerk.shared.errors import InputError
 
 SECRET = "PHI-SECRET-7f3a"
-NOTES = FieldMapping(kind="ehr_note", source="clinic", id_field="id", text_field="text",
-                     metadata_fields=["ward", "extra"])
+NOTES = FieldMapping(
+    kind="ehr_note", source="clinic", id_field="id", text_field="text", metadata_fields=["ward", "extra"]
+)
 
 
 def _validator(mapping: FieldMapping = NOTES, *, max_text: int = 10_000, max_json: int = 50_000) -> Validator:
@@ -122,8 +123,13 @@ def test_title_goes_to_literature_or_to_metadata() -> None:
 
 def test_nestor_ids_are_stable_and_distinct_for_identical_rows() -> None:
     mapping = load_preset("nestor")
-    row = {"Asset": "A", "BscStartDate": "2004-07-01", "OriginalShorttext": "BUCKET WON'T OPEN",
-           "PMType": "PM01", "MajorSystem": "Bucket"}
+    row = {
+        "Asset": "A",
+        "BscStartDate": "2004-07-01",
+        "OriginalShorttext": "BUCKET WON'T OPEN",
+        "PMType": "PM01",
+        "MajorSystem": "Bucket",
+    }
 
     def ids() -> list[str]:
         validator = _validator(mapping)
@@ -155,8 +161,11 @@ def test_check_columns() -> None:
         check_columns(path, FileShape([], False, True), mapping)
     with pytest.raises(InputError, match=r"has a header but no records"):
         check_columns(path, FileShape(good, False, True), mapping)
-    with pytest.raises(InputError, match=r"missing column\(s\) transcription, sample_name .*columns found: "
-                                         r"note_id, specialty, text"):
+    with pytest.raises(
+        InputError,
+        match=r"missing column\(s\) transcription, sample_name .*columns found: "
+        r"note_id, specialty, text",
+    ):
         check_columns(path, FileShape(["note_id", "specialty", "text"], True, True), mapping)
     with pytest.raises(InputError, match=r"transcription appear more than once"):
         check_columns(path, FileShape([*good, "transcription"], True, True), mapping)

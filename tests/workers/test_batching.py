@@ -1,12 +1,6 @@
 from __future__ import annotations
 
-from nightclerk.workers.batching import cut_to_words, plan_batches
-
-
-def test_cut_to_words_keeps_the_first_words() -> None:
-    assert cut_to_words("a  b\nc d e", 3) == "a b c"
-    assert cut_to_words("short text", 10) == "short text"
-    assert cut_to_words("", 5) == ""
+from nightclerk.workers.batching import plan_batches
 
 
 def test_batches_cover_every_index_once_and_respect_the_budget() -> None:

@@ -1,0 +1,109 @@
+"""The demo packs and where their data comes from: built when missing, skipped with a reason without data.
+
+- ``ehr-specialty``: MTSamples transcriptions -> specialty (top 12 + other).
+- ``ticket-system``: nestor excavator work orders (OriginalShorttext) -> MajorSystem (top 10 + other); rows
+  whose MajorSystem is ``NA`` (not tagged) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nightclerk.exporters.datasets import NESTOR_WHEEL, fetch_nestor, mtsamples_path, nestor_path
+from nightclerk.shared.errors import NightclerkError, PackError
+from nightclerk.shared.manifest import PackManifest, verify_pack
+
+
+@dataclass(frozen=True)
+class DemoPack:
+    name: str
+    text_column: str
+    label_column: str
+    top_labels: int
+    min_examples: int
+    max_tokens: int
+    max_rows: int
+
+
+EHR_SPECIALTY = DemoPack("ehr-specialty", "transcription", "specialty", 12, 10, 128, 3000)
+TICKET_SYSTEM = DemoPack("ticket-system", "OriginalShorttext", "MajorSystem", 10, 20, 128, 5000)
+DEMO_PACKS = (EHR_SPECIALTY, TICKET_SYSTEM)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: str  # "present", "built", "skipped", "failed"
+    detail: str
+    manifest: PackManifest | None = None
+
+
+def demo_data(pack: DemoPack, data_dir: Path, wheels_dir: Path) -> tuple[Path | None, str]:
+    """The data file for a demo pack (extracting nestor from its wheel if needed), or None and why."""
+    if pack is EHR_SPECIALTY:
+        path = mtsamples_path()
+        return (
+            (path, str(path))
+            if path
+            else (None, "MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
+        )
+    target = nestor_path(data_dir / "nestor")
+    if target.is_file():
+        return target, str(target)
+    if (wheels_dir / NESTOR_WHEEL).is_file():
+        return fetch_nestor(wheels_dir, data_dir / "nestor"), f"extracted from {wheels_dir / NESTOR_WHEEL}"
+    return None, f"{target} missing and no {NESTOR_WHEEL} in {wheels_dir} (run `nightclerk data fetch`)"
+
+
+def ensure_demo_packs(
+    packs_dir: Path,
+    data_dir: Path,
+    wheels_dir: Path,
+    *,
+    force: bool = False,
+    say: Callable[[str], None] = print,
+    progress: bool = True,
+) -> list[Outcome]:
+    """Build each demo pack that is missing or fails verification (all of them with ``force``).
+
+    A pack whose build fails is reported as ``failed`` and the next one is still built.
+    """
+    from nightclerk.exporters.build import build_probe_pack
+
+    outcomes: list[Outcome] = []
+    for pack in DEMO_PACKS:
+        if not force and (packs_dir / pack.name).exists():
+            try:
+                manifest = verify_pack(packs_dir / pack.name)
+            except PackError as exc:
+                say(f"{pack.name}: present but unusable ({exc}); rebuilding")
+            else:
+                outcomes.append(Outcome(pack.name, "present", f"version {manifest.version}", manifest))
+                continue
+        data, where = demo_data(pack, data_dir, wheels_dir)
+        if data is None:
+            say(f"{pack.name}: skipped: {where}")
+            outcomes.append(Outcome(pack.name, "skipped", where))
+            continue
+        say(f"{pack.name}: building from {where}")
+        try:
+            manifest = build_probe_pack(
+                pack.name,
+                data,
+                pack.text_column,
+                pack.label_column,
+                packs_dir,
+                top_labels=pack.top_labels,
+                min_examples=pack.min_examples,
+                max_tokens=pack.max_tokens,
+                max_rows=pack.max_rows,
+                progress=progress,
+            )
+        except NightclerkError as exc:  # one failed pack does not stop the others
+            say(f"{pack.name}: failed: {type(exc).__name__}: {exc}")
+            outcomes.append(Outcome(pack.name, "failed", f"{type(exc).__name__}: {exc}"))
+            continue
+        outcomes.append(Outcome(pack.name, "built", f"version {manifest.version}", manifest))
+    return outcomes

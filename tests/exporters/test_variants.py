@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nightclerk.exporters.variants as variants
+from nightclerk.exporters.encoder import minilm_dir
+from nightclerk.exporters.errors import LabelAgreementError
+from nightclerk.exporters.optimize import op_counts
+from nightclerk.exporters.tiny import TINY_SHAPE, sample_texts, tiny_classifier
+from nightclerk.exporters.tokens import Encoded, encode, load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def encoded() -> Encoded:
+    return encode(load_tokenizer(minilm_dir() / "tokenizer.json", 32), sample_texts(12), 32)
+
+
+def test_first_passing_recipe_is_kept(tmp_path: Path, encoded: Encoded) -> None:
+    built = variants.build_variants(tiny_classifier(3), tmp_path, TINY_SHAPE, encoded, min_int8_agreement=0.0,
+                                    threads=1)  # fmt: skip
+    assert built.quantization["recipe"] == "all"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.fp32.onnx", "model.int8.onnx"]
+    assert [v.precision for v in built.variants] == ["int8", "fp32"]
+
+
+def test_falls_back_to_keeping_ffn_down_projections_fp32(
+    tmp_path: Path, encoded: Encoded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = variants.check_int8
+    calls: list[int] = []
+
+    def first_fails(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise LabelAgreementError("int8-vs-fp32", 0.9, 0.97, "stub")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(variants, "check_int8", first_fails)
+    built = variants.build_variants(tiny_classifier(3), tmp_path, TINY_SHAPE, encoded, threads=1,
+                                    min_int8_agreement=None)  # fmt: skip
+    assert built.quantization["recipe"] == "ffn-down-fp32"
+    assert built.quantization["kept_fp32_nodes"] == TINY_SHAPE.num_layers
+    assert built.quantization["agreement_by_recipe"]["all"] == 0.9
+    counts = op_counts(tmp_path / "model.int8.onnx")
+    assert counts["MatMul"] >= TINY_SHAPE.num_layers  # the kept projections are still float MatMuls
+
+
+def test_no_recipe_passes_no_int8_file_is_left(tmp_path: Path, encoded: Encoded) -> None:
+    with pytest.raises(LabelAgreementError):
+        variants.build_variants(tiny_classifier(3), tmp_path, TINY_SHAPE, encoded, min_int8_agreement=1.01,
+                                threads=1)  # fmt: skip
+    assert not (tmp_path / "model.int8.onnx").exists()
