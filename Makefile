@@ -33,7 +33,7 @@ data: $(STAMP) $(NESTOR_WHEEL)
 	$(BIN)/nightclerk data fetch --wheels var/wheels
 
 packs: data
-	$(BIN)/nightclerk models ensure-demo
+	NIGHTCLERK_LOG_JSON=false $(BIN)/nightclerk models ensure-demo
 
 demo: $(STAMP)
 	@$(BIN)/nightclerk demo --preflight   # no Redis: one line saying how to start one, before any long step

@@ -55,7 +55,7 @@ def demo(
     preflight: bool = typer.Option(False, "--preflight", help="only check that Redis answers, then exit"),
 ) -> None:
     """Start a worker, push real notes and tickets, wait for every result, print them and the throughput."""
-    console = Console()
+    console = Console(soft_wrap=True)
     configure_logging(json=False, level="WARNING")
     base = get_settings()
     try:
@@ -161,7 +161,9 @@ def _report(
 ) -> None:
     rows = list(store.rows())
     sample = [r for kind in ("ehr_note", "repair_ticket") for r in [x for x in rows if x.kind == kind][:5]]
-    console.print(results_table(sample, f"{len(rows)} results (a sample)"))
+    console.print(results_table(sample, f"{len(rows)} results (a sample)", compact=True))
+    for pack in sorted({(r.pack_name, r.pack_version, r.precision) for r in rows}):
+        console.print(f"  pack {pack[0]}@{pack[1]} ({pack[2]})")
     for kind, count in Counter(r.kind for r in rows).items():
         top = Counter(r.top_label for r in rows if r.kind == kind).most_common(3)
         console.print(f"  {kind}: {count} results; most frequent labels {top}")

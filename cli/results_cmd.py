@@ -64,21 +64,27 @@ def export_jsonl(
     return written
 
 
-def results_table(rows: list[ResultRow], title: str) -> Table:
+def results_table(rows: list[ResultRow], title: str, *, compact: bool = False) -> Table:
+    """A table of result rows; ``compact`` leaves out task, pack and precision (for narrow terminals)."""
     table = Table(title=title)
-    for column in ("document", "kind", "task", "label", "score", "pack", "precision", "infer ms"):
+    columns = ["document", "kind", "label", "score", "infer ms"]
+    if not compact:
+        columns[2:2] = ["task"]
+        columns[-1:-1] = ["pack", "precision"]
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(
-            row.document_id,
-            row.kind,
-            row.task,
-            row.top_label or "",
-            f"{row.top_score:.3f}" if row.top_score is not None else "",
-            f"{row.pack_name}@{row.pack_version}",
-            row.precision,
-            f"{row.timings.infer_ms:.1f}",
-        )
+        cells = {
+            "document": row.document_id,
+            "kind": row.kind,
+            "task": row.task,
+            "label": row.top_label or "",
+            "score": f"{row.top_score:.3f}" if row.top_score is not None else "",
+            "pack": f"{row.pack_name}@{row.pack_version}",
+            "precision": row.precision,
+            "infer ms": f"{row.timings.infer_ms:.1f}",
+        }
+        table.add_row(*(cells[column] for column in columns))
     return table
 
 
