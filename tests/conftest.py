@@ -48,9 +48,9 @@ def queue_name(redis_url: str) -> Iterator[str]:
     client = redis.Redis.from_url(redis_url)
     client.delete(name, f"{name}.rejected")
     # kombu bookkeeping for this db: only test queues live in it
-    client.delete(
-        "unacked", "unacked_index", "unacked_mutex", "_kombu.binding.celery", "_kombu.binding." + name
-    )
+    client.delete("unacked", "unacked_index", "unacked_mutex")
+    for key in client.scan_iter(match="_kombu.binding*"):
+        client.delete(key)
     client.close()
 
 
