@@ -2,7 +2,7 @@
 
 The pool is ``solo``: the process that loaded the ONNX sessions is the one that runs them, so CUDA is never
 initialised in a forked child, and ONNX Runtime's own threads use the cores. For several GPUs run one
-worker per GPU (``NIGHTCLERK_DEVICE_ID`` / ``CUDA_VISIBLE_DEVICES``).
+worker per GPU, each with its own ``CUDA_VISIBLE_DEVICES``.
 """
 
 from __future__ import annotations
