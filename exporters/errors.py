@@ -10,12 +10,14 @@
     └── PackError
         └── BuildError               a pack could not be built; nothing was written to the packs folder
             ├── OutputNotWritable
-            ├── CheckpointNotFound
+            ├── CheckpointNotFound   the base checkpoint (or a file it needs) is not there
+            ├── CheckpointInvalid    the base checkpoint is there but unreadable or not BERT-family
             ├── ExportError          torch -> ONNX export, fusion or quantization failed
             │   └── FusionError      the optimizer fused fewer attention/layer-norm blocks than expected
             └── ParityError          an exported variant disagrees with its source beyond a gate
                 ├── AtolError            max |logit difference| above the tolerance
-                └── LabelAgreementError  share of identical top labels below the minimum
+                ├── LabelAgreementError  share of identical top labels below the minimum
+                └── MacroF1DropError     a variant's macro-F1 falls too far below fp32's
 
 Messages carry paths, counts and figures -- never document text.
 """
@@ -57,6 +59,10 @@ class CheckpointNotFound(BuildError):
     """The source checkpoint (weights + tokenizer) is not installed."""
 
 
+class CheckpointInvalid(BuildError):
+    """The base checkpoint is present but cannot serve: corrupt weights, bad config, unreadable tokenizer."""
+
+
 class ExportError(BuildError):
     """Exporting, fusing or quantizing the model failed."""
 
@@ -81,3 +87,7 @@ class AtolError(ParityError):
 
 class LabelAgreementError(ParityError):
     """The share of documents whose top label matches is below the minimum."""
+
+
+class MacroF1DropError(ParityError):
+    """A quantized variant's macro-F1 on the eval split is more than the allowed drop below fp32's."""

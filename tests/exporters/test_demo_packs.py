@@ -8,7 +8,7 @@ import pytest
 
 import nightclerk.exporters.build as build_module
 from nightclerk.exporters.datasets import SHARED_DATA_ENV
-from nightclerk.exporters.demo_packs import EHR_SPECIALTY, TICKET_SYSTEM, ensure_demo_packs
+from nightclerk.exporters.demo_packs import EHR_SPECIALTY, LIT_PUBTYPE, TICKET_SYSTEM, ensure_demo_packs
 
 
 def _no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,10 +22,11 @@ def test_skips_with_a_reason_when_data_is_absent(tmp_path: Path, monkeypatch: py
     assert [(o.name, o.status) for o in outcomes] == [
         ("ehr-specialty", "skipped"),
         ("ticket-system", "skipped"),
+        ("lit-pubtype", "skipped"),
     ]
     assert "NIGHTCLERK_SHARED_DATA" in outcomes[0].detail
-    assert "nightclerk data fetch" in outcomes[1].detail
-    assert len(lines) == 2
+    assert "nightclerk data fetch" in outcomes[1].detail and "nightclerk data fetch" in outcomes[2].detail
+    assert len(lines) == 3
 
 
 def test_present_packs_are_verified_not_rebuilt(
@@ -33,11 +34,11 @@ def test_present_packs_are_verified_not_rebuilt(
 ) -> None:
     _no_data(tmp_path, monkeypatch)
     packs = tmp_path / "packs"
-    for pack in (EHR_SPECIALTY, TICKET_SYSTEM):
+    for pack in (EHR_SPECIALTY, TICKET_SYSTEM, LIT_PUBTYPE):
         shutil.copytree(tiny_pack_dir, packs / pack.name)
     # the manifest names the tiny pack; verification only checks files, which is what matters here
     outcomes = ensure_demo_packs(packs, tmp_path / "data", tmp_path / "wheels", say=lambda _: None)
-    assert [o.status for o in outcomes] == ["present", "present"]
+    assert [o.status for o in outcomes] == ["present", "present", "present"]
 
 
 def test_tampered_pack_is_rebuilt(
@@ -56,7 +57,7 @@ def test_tampered_pack_is_rebuilt(
         calls.append({"name": name, "data": data, "text": text, "label": label, **options})
         raise build_module.TooFewExamplesError("stub")
 
-    monkeypatch.setattr(build_module, "build_probe_pack", fake_build)
+    monkeypatch.setattr(build_module, "build_pack", fake_build)
     lines: list[str] = []
     outcomes = ensure_demo_packs(packs, tmp_path / "data", tmp_path / "wheels", say=lines.append)
     assert "rebuilding" in lines[0]
@@ -64,3 +65,4 @@ def test_tampered_pack_is_rebuilt(
     assert outcomes[1].status == "skipped"  # the next pack is still attempted
     assert calls[0]["name"] == "ehr-specialty" and calls[0]["data"] == notes
     assert (calls[0]["text"], calls[0]["label"], calls[0]["top_labels"]) == ("transcription", "specialty", 12)
+    assert calls[0]["method"] == "finetune" and calls[0]["max_tokens"] == 128

@@ -61,6 +61,17 @@ def test_build_reports_bad_input_as_one_line(tmp_path: Path) -> None:
     assert "MissingColumnError" in result.output and "nope" in result.output
 
 
+def test_build_reports_a_missing_base_and_a_bad_method(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(40)), encoding="utf-8")
+    common = ["build", "p", "--data", str(data), "--text-column", "text", "--label-column", "label",
+              "--out", str(tmp_path / "packs")]  # fmt: skip
+    missing = runner.invoke(app, [*common, "--base", str(tmp_path / "no-such-checkpoint")])
+    assert missing.exit_code == 1 and "CheckpointNotFound" in missing.output
+    method = runner.invoke(app, [*common, "--method", "magic"])
+    assert method.exit_code == 1 and "unknown method" in method.output
+
+
 def test_data_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()

@@ -7,8 +7,15 @@ import pytest
 import torch
 
 from nightclerk.exporters.encoder import minilm_dir
-from nightclerk.exporters.errors import AtolError, LabelAgreementError, ParityError
-from nightclerk.exporters.parity import check_agreement, check_atol, check_fp32, check_int8, parity_metrics
+from nightclerk.exporters.errors import AtolError, LabelAgreementError, MacroF1DropError, ParityError
+from nightclerk.exporters.parity import (
+    check_agreement,
+    check_atol,
+    check_fp32,
+    check_int8,
+    check_macro_f1_drop,
+    parity_metrics,
+)
 from nightclerk.exporters.tiny import TINY_SHAPE, sample_texts, tiny_classifier
 from nightclerk.exporters.tokens import Encoded, encode, load_tokenizer
 from nightclerk.exporters.variants import build_variants
@@ -71,3 +78,26 @@ def test_check_helpers() -> None:
     with pytest.raises(LabelAgreementError) as caught:
         check_agreement(a, flipped, minimum=0.97, what="y")
     assert caught.value.value == 0.0 and caught.value.limit == 0.97
+
+
+def test_int8_macro_f1_gate(built: Built) -> None:
+    module, folder, encoded = built
+    fp32 = check_fp32(module, folder / "model.fp32.onnx", encoded, threads=1)
+    y_true = fp32.logits.argmax(axis=1)  # fp32 is perfect on these labels: any int8 flip is a drop
+    int8 = check_int8(fp32.logits, folder / "model.int8.onnx", encoded, min_agreement=None, y_true=y_true,
+                      max_f1_drop=1.0, threads=1)  # fmt: skip
+    assert int8.macro_f1_drop is not None and int8.macro_f1_drop >= 0.0
+    figures = parity_metrics(fp32, int8, atol=1e-3, min_agreement=None, max_f1_drop=1.0)
+    assert figures["max_int8_macro_f1_drop"] == 1.0 and figures["int8_macro_f1_drop"] is not None
+
+
+def test_macro_f1_drop_helper() -> None:
+    y_true = np.array([0, 0, 1, 1])
+    perfect = np.eye(2)[y_true]
+    worse = np.eye(2)[[0, 0, 1, 0]]
+    assert check_macro_f1_drop(y_true, perfect, perfect, max_drop=0.0, what="z") == 0.0
+    with pytest.raises(MacroF1DropError, match=r"points below fp32") as caught:
+        check_macro_f1_drop(y_true, perfect, worse, max_drop=0.01, what="int8-macro-f1")
+    assert caught.value.gate == "int8-macro-f1" and caught.value.value > 0.2 and caught.value.limit == 0.01
+    assert isinstance(caught.value, ParityError)
+    assert check_macro_f1_drop(y_true, perfect, worse, max_drop=None, what="z") > 0.2

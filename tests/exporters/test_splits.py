@@ -81,3 +81,14 @@ def test_stratified_sample_caps_and_keeps_every_label() -> None:
     counts = label_counts(sample)
     assert counts == {"a": 90, "b": 9, "c": 2}
     assert stratified_sample(rows, 5000) == rows
+
+
+def test_cap_per_label_keeps_rare_labels_whole() -> None:
+    from nightclerk.exporters.splits import cap_per_label
+
+    rows = [(f"r{i}", "research") for i in range(100)] + [(f"c{i}", "case") for i in range(7)]
+    capped = cap_per_label(rows, 20, seed=1)
+    assert sum(label == "research" for _, label in capped) == 20
+    assert sum(label == "case" for _, label in capped) == 7
+    assert capped == cap_per_label(rows, 20, seed=1)
+    assert capped == sorted(capped, key=rows.index)  # original order kept

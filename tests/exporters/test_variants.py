@@ -3,11 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import nightclerk.exporters.variants as variants
 from nightclerk.exporters.encoder import minilm_dir
-from nightclerk.exporters.errors import LabelAgreementError
+from nightclerk.exporters.errors import LabelAgreementError, MacroF1DropError
 from nightclerk.exporters.optimize import op_counts
 from nightclerk.exporters.tiny import TINY_SHAPE, sample_texts, tiny_classifier
 from nightclerk.exporters.tokens import Encoded, encode, load_tokenizer
@@ -43,9 +44,33 @@ def test_falls_back_to_keeping_ffn_down_projections_fp32(
                                     min_int8_agreement=None)  # fmt: skip
     assert built.quantization["recipe"] == "ffn-down-fp32"
     assert built.quantization["kept_fp32_nodes"] == TINY_SHAPE.num_layers
-    assert built.quantization["agreement_by_recipe"]["all"] == 0.9
+    assert built.quantization["by_recipe"]["all"] == {"rejected_by": "int8-vs-fp32", "value": 0.9}
     counts = op_counts(tmp_path / "model.int8.onnx")
     assert counts["MatMul"] >= TINY_SHAPE.num_layers  # the kept projections are still float MatMuls
+
+
+def test_macro_f1_drop_rejects_a_recipe(
+    tmp_path: Path, encoded: Encoded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = variants.check_int8
+    calls: list[int] = []
+
+    def first_drops(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        assert kwargs["max_f1_drop"] == 0.01 and kwargs["y_true"] is not None
+        if len(calls) == 1:
+            raise MacroF1DropError("int8-macro-f1", 0.03, 0.01, "stub")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(variants, "check_int8", first_drops)
+    y_true = np.arange(len(encoded)) % 3
+    built = variants.build_variants(
+        tiny_classifier(3), tmp_path, TINY_SHAPE, encoded, threads=1, min_int8_agreement=None, y_true=y_true,
+        max_int8_f1_drop=0.01,
+    )  # fmt: skip
+    assert built.quantization["recipe"] == "ffn-down-fp32"
+    assert built.quantization["by_recipe"]["all"] == {"rejected_by": "int8-macro-f1", "value": 0.03}
+    assert "macro_f1_drop" in built.quantization["by_recipe"]["ffn-down-fp32"]
 
 
 def test_no_recipe_passes_no_int8_file_is_left(tmp_path: Path, encoded: Encoded) -> None:
