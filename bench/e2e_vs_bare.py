@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import json
 import platform
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 import onnxruntime as ort
 import redis
 
+from nightclerk.cli.csv_head import csv_head
 from nightclerk.cli.worker_process import WorkerProcess
 from nightclerk.exporters.datasets import mtsamples_path, nestor_path
 from nightclerk.producers.mapping import load_preset
@@ -45,17 +45,6 @@ def pick_input(pack: str | None) -> tuple[Path, str, str, str]:
     if notes is not None and pack in (None, "ehr-specialty"):
         return notes, "mtsamples", "transcription", "ehr-specialty"
     return nestor_path(Path("var/data/nestor")), "nestor", "OriginalShorttext", "ticket-system"
-
-
-def head(source: Path, target: Path, rows: int) -> Path:
-    with (
-        source.open(newline="", encoding="utf-8") as src,
-        target.open("w", newline="", encoding="utf-8") as dst,
-    ):
-        writer = csv.writer(dst)
-        for record in itertools.islice(csv.reader(src), rows + 1):
-            writer.writerow(record)
-    return target
 
 
 def bare_docs_per_s(settings: Settings, pack: str, texts: list[str]) -> float:
@@ -118,7 +107,7 @@ def main() -> None:
     full, preset, text_column, pack = pick_input(args.pack)
 
     with tempfile.TemporaryDirectory(prefix="nightclerk-bench-") as tmp:
-        source = head(full, Path(tmp) / full.name, args.docs)
+        source = csv_head(full, Path(tmp) / full.name, args.docs)
         with source.open(newline="", encoding="utf-8") as handle:
             texts = [row[text_column] for row in csv.DictReader(handle)]
         bare, e2e = [], []

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nightclerk.cli.csv_head import csv_head
 from nightclerk.cli.results_cmd import results_table
 from nightclerk.cli.worker_process import WorkerProcess
 from nightclerk.exporters.datasets import mtsamples_path, nestor_path
@@ -32,11 +33,16 @@ DEMO_QUEUE = "nightclerk-demo"
 NESTOR_DIR = Path("var/data/nestor")
 
 
+PUBMED_CSV = Path("var/data/pubmed/pubtype.csv")
+LITERATURE_LIMIT = 1000  # of 18,445 abstracts: keeps the demo near a minute on two cores
+
+
 @dataclass(frozen=True)
 class DemoInput:
     path: Path
     preset: str
     kind: str
+    limit: int | None = None
 
 
 def demo_inputs() -> list[DemoInput]:
@@ -47,6 +53,8 @@ def demo_inputs() -> list[DemoInput]:
     tickets = nestor_path(NESTOR_DIR)
     if tickets.is_file():
         found.append(DemoInput(tickets, "nestor", "repair_ticket"))
+    if PUBMED_CSV.is_file():
+        found.append(DemoInput(PUBMED_CSV, "pubmed", "literature", LITERATURE_LIMIT))
     return found
 
 
@@ -88,7 +96,11 @@ def demo(
         accepted = 0
         for item in inputs:
             summary = push_files(
-                [item.path],
+                [
+                    item.path
+                    if item.limit is None
+                    else csv_head(item.path, demo_dir / "inputs" / item.path.name, item.limit)
+                ],
                 load_preset(item.preset),
                 ["classify"],
                 settings,
@@ -160,7 +172,11 @@ def _report(
     console: Console, store: ResultStore, accepted: int, pushed: float, elapsed: float, database: Path
 ) -> None:
     rows = list(store.rows())
-    sample = [r for kind in ("ehr_note", "repair_ticket") for r in [x for x in rows if x.kind == kind][:5]]
+    sample = [
+        r
+        for kind in ("ehr_note", "repair_ticket", "literature")
+        for r in [x for x in rows if x.kind == kind][:4]
+    ]
     console.print(results_table(sample, f"{len(rows)} results (a sample)", compact=True))
     for pack in sorted({(r.pack_name, r.pack_version, r.precision) for r in rows}):
         console.print(f"  pack {pack[0]}@{pack[1]} ({pack[2]})")

@@ -6,7 +6,6 @@ Tiny random-init packs stand in for the real ones (the demo and the benchmark ru
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from nightclerk.cli.csv_head import csv_head
 from nightclerk.cli.worker_process import WorkerProcess
 from nightclerk.shared.celery_app import make_celery
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK
@@ -32,25 +32,12 @@ NOTES = 240
 TICKETS = 260
 
 
-def _head(source: Path, target: Path, rows: int) -> Path:
-    with (
-        source.open(newline="", encoding="utf-8") as src,
-        target.open("w", newline="", encoding="utf-8") as dst,
-    ):
-        reader = csv.reader(src)
-        writer = csv.writer(dst)
-        for record in itertools.islice(reader, rows + 1):
-            writer.writerow(record)
-    return target
-
-
 @pytest.fixture
 def inputs(tmp_path: Path, mtsamples_csv: Path) -> tuple[Path, Path]:
     if not NESTOR.is_file():
         pytest.skip(f"{NESTOR} is missing: `make data` extracts it from the nist-nestor wheel")
-    return _head(mtsamples_csv, tmp_path / "notes.csv", NOTES), _head(
-        NESTOR, tmp_path / "tickets.csv", TICKETS
-    )
+    notes = csv_head(mtsamples_csv, tmp_path / "notes.csv", NOTES)
+    return notes, csv_head(NESTOR, tmp_path / "tickets.csv", TICKETS)
 
 
 def _env(settings: dict[str, str]) -> dict[str, str]:
