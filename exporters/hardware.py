@@ -1,33 +1,21 @@
 """Where a build runs: CUDA for torch and ONNX Runtime only when a GPU is there, the CPU otherwise.
 
-The GPU count is read from ``/proc/driver/nvidia/gpus`` (the same check as ``nightclerk.workers.device``,
-which exporters may not import): onnxruntime-gpu logs an error when CUDA is requested on a machine without
-one, and asking torch first would initialise CUDA for nothing.
+The GPU check is ``nightclerk.shared.hardware.gpu_count`` (no CUDA initialisation), the one workers use.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from nightclerk.shared.hardware import cpu_count, gpu_count
 
-_NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 CPU_PROVIDERS: list[str] = ["CPUExecutionProvider"]
-
-
-def gpu_count() -> int:
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return 0
-    try:
-        return sum(1 for _ in _NVIDIA_GPUS.iterdir())
-    except OSError:
-        return 0
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+__all__ = [
+    "CPU_PROVIDERS",
+    "cpu_count",
+    "cuda_providers",
+    "describe_torch_device",
+    "gpu_count",
+    "torch_device",
+]
 
 
 def torch_device() -> str:

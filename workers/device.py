@@ -1,36 +1,14 @@
-"""Which execution provider to use, decided without initialising CUDA.
-
-The GPU count is read from ``/proc/driver/nvidia/gpus`` rather than by asking CUDA: initialising CUDA in a
-process that later forks breaks the child, and onnxruntime-gpu logs an error when CUDA is requested on a
-machine that has none -- so CUDA is requested only when a GPU is there.
-"""
+"""Which execution provider to use, decided without initialising CUDA (see ``nightclerk.shared.hardware``)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from nightclerk.shared.errors import ConfigError
+from nightclerk.shared.hardware import cpu_count, gpu_count
 
-_NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
-
-
-def gpu_count() -> int:
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return 0
-    try:
-        return sum(1 for _ in _NVIDIA_GPUS.iterdir())
-    except OSError:
-        return 0
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+__all__ = ["Placement", "choose_placement", "cpu_count", "gpu_count"]
 
 
 @dataclass(frozen=True)
