@@ -35,7 +35,7 @@ def results(
     """List results from the store, or export them as JSON lines."""
     settings = get_settings()
     try:
-        store = open_store(settings, create=False)
+        store = open_store(settings)  # an empty store lists nothing rather than failing
         if format is Format.table:
             print_table(store, kind=kind, task=task, since=since, limit=limit or 20)
         else:
