@@ -51,7 +51,7 @@ test: data
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
 	$(BIN)/python tools/typecheck.py
 
 bench: packs

@@ -71,7 +71,7 @@ def e2e_docs_per_s(settings: Settings, source: Path, preset: str, work: Path, ex
         "log_json": "true",
         "packs_dir": str(settings.packs_dir.resolve()),
     }
-    run_settings = Settings.model_validate({**settings.model_dump(), **overrides})
+    run_settings = settings.with_overrides(**overrides)
     redis.Redis.from_url(settings.redis_url).delete(QUEUE)
     store = ResultStore(run_settings.resolved_database_url)
     store.create_schema()

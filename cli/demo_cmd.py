@@ -81,7 +81,7 @@ def demo(
         stale.unlink()
     redis.Redis.from_url(base.redis_url).delete(DEMO_QUEUE)
     overrides = {"queue": DEMO_QUEUE, "database_url": f"sqlite:///{database.resolve()}", "log_json": "true"}
-    settings = Settings.model_validate({**base.model_dump(), **overrides})
+    settings = base.with_overrides(**overrides)
 
     console.print("[bold]1/3[/] starting a worker (packs are sha256-verified before it consumes)…")
     worker = WorkerProcess(

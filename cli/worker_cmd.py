@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from nightclerk.shared.errors import NightclerkError
-from nightclerk.shared.settings import Settings, get_settings
+from nightclerk.shared.settings import get_settings
 
 
 def worker(
@@ -18,8 +18,7 @@ def worker(
     from nightclerk.workers.worker_main import run_worker
 
     overrides = {key: value for key, value in {"queue": queue, "device": device}.items() if value}
-    # validated again: options win over NIGHTCLERK_* variables
-    settings = Settings.model_validate({**get_settings().model_dump(), **overrides})
+    settings = get_settings().with_overrides(**overrides)
     try:
         run_worker(settings, name=name, loglevel=loglevel)
     except NightclerkError as exc:

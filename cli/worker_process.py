@@ -15,12 +15,18 @@ from nightclerk.shared.errors import NightclerkError
 READY_MARK = " ready."  # Celery's "<hostname> ready." once the worker consumes
 
 
+def nightclerk_env(settings: dict[str, str]) -> dict[str, str]:
+    """This process's environment with its ``NIGHTCLERK_*`` variables replaced by ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTCLERK_")}
+    env.update({f"NIGHTCLERK_{key.upper()}": value for key, value in settings.items()})
+    return env
+
+
 class WorkerProcess:
     """Run a worker with ``NIGHTCLERK_*`` overrides; its log goes to ``log_path``."""
 
     def __init__(self, settings: dict[str, str], log_path: Path, *, ready_timeout: float = 120.0) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTCLERK_")}
-        self.env.update({f"NIGHTCLERK_{key.upper()}": value for key, value in settings.items()})
+        self.env = nightclerk_env(settings)
         self.log_path = log_path
         self.ready_timeout = ready_timeout
         self.process: subprocess.Popen[bytes] | None = None

@@ -242,15 +242,3 @@ def build_pack(
         started=started,
     )
     return manifest
-
-
-def build_probe_pack(
-    name: str,
-    data_path: Path,
-    text_column: str,
-    label_column: str,
-    out_dir: Path,
-    **options: Any,
-) -> PackManifest:
-    """The linear-probe build (frozen encoder + linear head): :func:`build_pack` with ``method="probe"``."""
-    return build_pack(name, data_path, text_column, label_column, out_dir, method="probe", **options)

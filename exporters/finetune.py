@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import TextColumn
 from torch import nn
 
 from nightclerk.exporters.finetune_config import FinetuneConfig
 from nightclerk.exporters.metrics import macro_f1
 from nightclerk.exporters.probe import balanced_weights
+from nightclerk.exporters.progress import progress_bar
 from nightclerk.exporters.tokens import Encoded, pad, padded_batches
 from nightclerk.shared.logging import get_logger
 
@@ -126,18 +126,6 @@ def predict_logits(module: nn.Module, encoded: Encoded, device: str, batch_size:
     return np.stack([out[i] for i in range(len(encoded))])
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-
-
 def finetune(
     module: nn.Module,
     head: nn.Module,
@@ -188,7 +176,7 @@ def finetune(
         module.train()
         order = rng.permutation(len(train))
         total, seen = 0.0, 0
-        with _progress(progress) as bar:
+        with progress_bar(progress, TextColumn("loss {task.fields[loss]}")) as bar:
             task = bar.add_task(f"{description} epoch {epoch}/{config.epochs}", total=len(train), loss="-")
             for start in range(0, len(order), config.batch_size):
                 batch = order[start : start + config.batch_size]

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from nightclerk.exporters.encoder import SentenceEmbedder
 from nightclerk.exporters.metrics import macro_f1
+from nightclerk.exporters.progress import progress_bar
 from nightclerk.exporters.splits import stratified_indices
 from nightclerk.exporters.tokens import Encoded, padded_batches
 
@@ -29,17 +28,6 @@ L2_CANDIDATES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 class HeadChoice:
     l2: float
     scores: dict[str, float]  # candidate l2 -> macro-F1 on the inner held-out slice
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
 
 
 def embed(
@@ -53,7 +41,7 @@ def embed(
 ) -> np.ndarray:
     """``(len(encoded), hidden)`` float32 sentence embeddings, batched longest first."""
     rows: dict[int, np.ndarray] = {}
-    with torch.inference_mode(), _progress(progress) as bar:
+    with torch.inference_mode(), progress_bar(progress) as bar:
         task = bar.add_task(description, total=len(encoded))
         for indices, ids, mask in padded_batches(encoded, batch_size):
             vectors = embedder(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))

@@ -14,11 +14,8 @@ from nightclerk.producers.chunking import AnyDocument, document_json_bytes
 from nightclerk.producers.mapping import LINE_FIELD, SEQ_FIELD, FieldMapping
 from nightclerk.producers.readers import RecordError
 from nightclerk.producers.rejects import Reject
-from nightclerk.shared.documents import DOCUMENT_ADAPTER, KINDS, content_id
+from nightclerk.shared.documents import DOCUMENT_ADAPTER, KINDS, content_id, has_lone_surrogate
 
-# Any lone surrogate: U+DC80-U+DCFF come from undecodable bytes (surrogateescape), the others from JSON
-# escapes such as "\ud800". Neither can be encoded as UTF-8, so neither may reach a message.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _SHOWABLE_KIND = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 _SHOWABLE_ID = re.compile(r"^[\x21-\x7e]{1,256}$")
 
@@ -122,7 +119,7 @@ class Validator:
             metadata["title"] = title
             title = None
         for field, value in (("text", text), ("source_id", source_id), ("title", title), *metadata.items()):
-            if value is not None and _SURROGATE.search(value):
+            if value is not None and has_lone_surrogate(value):
                 where = field if field in ("text", "source_id", "title") else f"metadata.{field}"
                 raise _Invalid(f"{where}: not valid UTF-8", known_id if field != "source_id" else None)
         payload: dict[str, Any] = {
@@ -167,6 +164,6 @@ class Validator:
         if source_id is not None:
             candidate = f"{self.mapping.source}:{source_id}"
             return candidate if _SHOWABLE_ID.match(candidate) else None
-        if _SURROGATE.search(text):
+        if has_lone_surrogate(text):
             return None
         return f"{self.mapping.source}:{content_id(text)}"

@@ -17,6 +17,11 @@ _ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/#@+]{0,199}$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def has_lone_surrogate(value: str) -> bool:
+    """True when ``value`` cannot be encoded as UTF-8 (bytes that did not decode, or unpaired escapes)."""
+    return _SURROGATE.search(value) is not None
+
+
 def content_id(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
@@ -97,7 +102,3 @@ DOCUMENT_ADAPTER: TypeAdapter[EhrNote | RepairTicket | Literature] = TypeAdapter
     Document, config=ConfigDict(hide_input_in_errors=True)
 )
 KINDS: tuple[str, ...] = ("ehr_note", "repair_ticket", "literature")
-
-
-def text_bytes(document: EhrNote | RepairTicket | Literature) -> int:
-    return len(document.text.encode("utf-8"))

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
             )
         return value
 
+    def with_overrides(self, **changes: object) -> Settings:
+        """A validated copy with ``changes`` applied (command-line options over ``NIGHTCLERK_*`` values)."""
+        return Settings.model_validate({**self.model_dump(), **changes})
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

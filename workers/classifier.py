@@ -110,7 +110,10 @@ class ClassifierRuntime:
 
         started = time.perf_counter()
         cut = [cut_to_words(text, self.manifest.max_tokens) for text in texts]
-        encodings = self.tokenizer.encode_batch(cut, add_special_tokens=True)
+        try:
+            encodings = self.tokenizer.encode_batch(cut, add_special_tokens=True)
+        except Exception as exc:  # the tokenizer's message may quote the text: keep only its type
+            raise InferenceError(f"pack {self.name}: tokenization failed: {type(exc).__name__}") from None
         tokenize_ms[:] = (time.perf_counter() - started) * 1000 / n
 
         lengths = [len(encoding.ids) for encoding in encodings]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from nightclerk.cli.csv_head import csv_head
-from nightclerk.cli.worker_process import WorkerProcess
+from nightclerk.cli.worker_process import WorkerProcess, nightclerk_env
+from nightclerk.shared import broker
 from nightclerk.shared.celery_app import make_celery
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK
 from nightclerk.shared.settings import Settings
@@ -38,12 +37,6 @@ def inputs(tmp_path: Path, mtsamples_csv: Path) -> tuple[Path, Path]:
         pytest.skip(f"{NESTOR} is missing: `make data` extracts it from the nist-nestor wheel")
     notes = csv_head(mtsamples_csv, tmp_path / "notes.csv", NOTES)
     return notes, csv_head(NESTOR, tmp_path / "tickets.csv", TICKETS)
-
-
-def _env(settings: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTCLERK_")}
-    env.update({f"NIGHTCLERK_{k.upper()}": v for k, v in settings.items()})
-    return env
 
 
 def _nightclerk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -91,8 +84,10 @@ def _wait_for(condition: object, timeout: float, what: str) -> None:
 
 
 def _drained(env: dict[str, str]) -> bool:
-    client = redis.Redis.from_url(env["redis_url"])
-    return client.llen(env["queue"]) == 0 and client.hlen("unacked") == 0
+    return (
+        broker.queue_depth(env["redis_url"], env["queue"]) == 0
+        and broker.unacked_count(env["redis_url"]) == 0
+    )
 
 
 @pytest.mark.parametrize("worker_env", ["sqlite", "postgresql"], indirect=True)
@@ -100,7 +95,7 @@ def test_every_accepted_document_gets_exactly_one_result(
     worker_env: dict[str, str], inputs: tuple[Path, Path], tmp_path: Path
 ) -> None:
     notes, tickets = inputs
-    env = _env(worker_env)
+    env = nightclerk_env(worker_env)
     log_path = tmp_path / "worker.log"
     store = _store(worker_env)
 

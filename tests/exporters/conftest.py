@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +28,18 @@ def tiny_pack_copy(tiny_pack_dir: Path, tmp_path: Path) -> Path:
     target = tmp_path / "packs" / tiny_pack_dir.name
     shutil.copytree(tiny_pack_dir, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def tiny_variants(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, list[list[int]]]:
+    """A tiny classifier, its gated ONNX variants and the encoded sample texts (do not modify them)."""
+    from nightclerk.exporters.encoder import minilm_dir
+    from nightclerk.exporters.tiny import TINY_SHAPE, sample_texts, tiny_classifier
+    from nightclerk.exporters.tokens import encode, load_tokenizer
+    from nightclerk.exporters.variants import build_variants
+
+    module = tiny_classifier(3, seed=2)
+    folder = tmp_path_factory.mktemp("variants")
+    encoded = encode(load_tokenizer(minilm_dir() / "tokenizer.json", 32), sample_texts(), 32)
+    build_variants(module, folder, TINY_SHAPE, encoded, min_int8_agreement=None, threads=1)
+    return module, folder, encoded

@@ -8,7 +8,7 @@ import pytest
 
 import nightclerk.exporters.encoder as encoder_module
 import nightclerk.exporters.training as training_module
-from nightclerk.exporters.build import build_pack, build_probe_pack, prepare_data
+from nightclerk.exporters.build import build_pack, prepare_data
 from nightclerk.exporters.datasets import mtsamples_path
 from nightclerk.exporters.errors import (
     BuildError,
@@ -47,40 +47,46 @@ class TestInputsCheckedBeforeLongWork:
     def test_missing_label_column(self, tmp_path: Path) -> None:
         data = _csv(tmp_path / "d.csv", [(f"t{i}", "a") for i in range(40)])
         with pytest.raises(MissingColumnError, match="specialty"):
-            build_probe_pack("p", data, "text", "specialty", tmp_path / "packs")
+            build_pack("p", data, "text", "specialty", tmp_path / "packs", method="probe")
 
     def test_single_class(self, tmp_path: Path) -> None:
         rows = [(f"t{i}", "a") for i in range(40)] + [("u", "b")]
         with pytest.raises(SingleClassError, match="two or more"):
-            build_probe_pack("p", _csv(tmp_path / "d.csv", rows), "text", "label", tmp_path / "packs")
+            build_pack(
+                "p", _csv(tmp_path / "d.csv", rows), "text", "label", tmp_path / "packs", method="probe"
+            )
 
     def test_too_few_examples(self, tmp_path: Path) -> None:
         rows = [("a", "x"), ("b", "y"), ("c", "x")]
         with pytest.raises(TooFewExamplesError):
-            build_probe_pack("p", _csv(tmp_path / "d.csv", rows), "text", "label", tmp_path / "packs")
+            build_pack(
+                "p", _csv(tmp_path / "d.csv", rows), "text", "label", tmp_path / "packs", method="probe"
+            )
 
     def test_duplicates_do_not_count_as_examples(self, tmp_path: Path) -> None:
         rows = [("same text", "a")] * 30 + [(f"t{i}", "b") for i in range(30)]
         with pytest.raises(SingleClassError):
-            build_probe_pack("p", _csv(tmp_path / "d.csv", rows), "text", "label", tmp_path / "packs")
+            build_pack(
+                "p", _csv(tmp_path / "d.csv", rows), "text", "label", tmp_path / "packs", method="probe"
+            )
 
     def test_unwritable_output(self, tmp_path: Path) -> None:
         data = _csv(tmp_path / "d.csv", [(f"t{i}", "ab"[i % 2]) for i in range(40)])
         blocker = tmp_path / "blocker"
         blocker.write_text("", encoding="utf-8")
         with pytest.raises(OutputNotWritable):
-            build_probe_pack("p", data, "text", "label", blocker / "packs")
+            build_pack("p", data, "text", "label", blocker / "packs", method="probe")
 
     def test_bad_name_and_max_tokens(self, tmp_path: Path) -> None:
         data = _csv(tmp_path / "d.csv", [(f"t{i}", "ab"[i % 2]) for i in range(40)])
         with pytest.raises(BuildError, match="invalid pack name"):
-            build_probe_pack("Bad Name", data, "text", "label", tmp_path / "packs")
+            build_pack("Bad Name", data, "text", "label", tmp_path / "packs", method="probe")
         with pytest.raises(BuildError, match="max_tokens"):
-            build_probe_pack("p", data, "text", "label", tmp_path / "packs", max_tokens=1024)
+            build_pack("p", data, "text", "label", tmp_path / "packs", max_tokens=1024, method="probe")
 
     def test_missing_file(self, tmp_path: Path) -> None:
         with pytest.raises(DataNotFound):
-            build_probe_pack("p", tmp_path / "none.csv", "text", "label", tmp_path / "packs")
+            build_pack("p", tmp_path / "none.csv", "text", "label", tmp_path / "packs", method="probe")
 
     def test_missing_or_corrupt_base_checkpoint(self, tmp_path: Path) -> None:
         data = _csv(tmp_path / "d.csv", [(f"t{i}", "ab"[i % 2]) for i in range(40)])

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+import torch
 
 import nightclerk.exporters.fp16 as fp16
 from nightclerk.exporters.encoder import minilm_dir
@@ -23,11 +24,8 @@ Built = tuple[np.ndarray, Path, Encoded]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    module = tiny_classifier(3, seed=1)
-    folder = tmp_path_factory.mktemp("fp16")
-    encoded = encode(load_tokenizer(minilm_dir() / "tokenizer.json", 32), sample_texts(), 32)
-    build_variants(module, folder, TINY_SHAPE, encoded, min_int8_agreement=None, threads=1)
+def built(tiny_variants: tuple[torch.nn.Module, Path, Encoded]) -> Built:
+    module, folder, encoded = tiny_variants
     return torch_logits(module, encoded), folder, encoded
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from nightclerk.exporters.encoder import minilm_dir
 from nightclerk.exporters.errors import AtolError, LabelAgreementError, MacroF1DropError, ParityError
 from nightclerk.exporters.parity import (
     check_agreement,
@@ -16,20 +15,16 @@ from nightclerk.exporters.parity import (
     check_macro_f1_drop,
     parity_metrics,
 )
-from nightclerk.exporters.tiny import TINY_SHAPE, sample_texts, tiny_classifier
-from nightclerk.exporters.tokens import Encoded, encode, load_tokenizer
-from nightclerk.exporters.variants import build_variants
+from nightclerk.exporters.tiny import tiny_classifier
+from nightclerk.exporters.tokens import Encoded
 from nightclerk.shared.errors import PackError
 
 Built = tuple[torch.nn.Module, Path, Encoded]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    module = tiny_classifier(3, seed=2)
-    folder = tmp_path_factory.mktemp("variants")
-    encoded = encode(load_tokenizer(minilm_dir() / "tokenizer.json", 32), sample_texts(), 32)
-    build_variants(module, folder, TINY_SHAPE, encoded, min_int8_agreement=None, threads=1)
+def built(tiny_variants: tuple[torch.nn.Module, Path, Encoded]) -> Built:
+    module, folder, encoded = tiny_variants
     return module, folder, encoded
 
 

@@ -82,3 +82,13 @@ def test_schema_is_postgres_only(tmp_path: Path) -> None:
         ResultStore(f"sqlite:///{tmp_path / 'x.db'}", schema="s")
     with pytest.raises(ConfigError):
         ResultStore("mysql://h/db")
+
+
+def test_the_longest_document_id_and_label_fit(store: ResultStore) -> None:
+    from nightclerk.shared.documents import EhrNote
+
+    longest = EhrNote(source="s" * 200, source_id="i" * 200, text="t").id
+    wide = row(longest).model_copy(update={"labels": [LabelScore(label="L" * 300, score=1.0)]})
+    assert store.upsert([wide]) == 1
+    (back,) = store.rows()
+    assert back.document_id == longest and back.top_label == "L" * 300
