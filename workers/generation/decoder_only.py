@@ -1,0 +1,74 @@
+"""A decoder-only model (one ``decoder`` graph with past key/values) as a step function for the searches.
+
+Prompts of different lengths share a batch by **left** padding: every row's last prompt token then sits in
+the last column, so the logits for the next token of every row are the last position's. Position ids count
+real tokens only (``cumsum(mask) - 1``), as ``transformers`` does, so padding does not shift them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nightclerk.shared.errors import InferenceError
+from nightclerk.shared.generation_io import ATTENTION_MASK, INPUT_IDS, LOGITS, POSITION_IDS
+from nightclerk.workers.generation.graphs import GraphRunner, RowPicker, Tensor
+
+
+@dataclass
+class DecoderState:
+    cache: list[Tensor]  # present_names order
+    mask: np.ndarray  # (rows, past) int64: 0 on left padding
+    next_position: np.ndarray  # (rows,) int64
+
+
+class DecoderOnlyModel:
+    def __init__(self, decoder: GraphRunner, picker: RowPicker, pad_token_id: int = 0) -> None:
+        self.decoder = decoder
+        self.picker = picker
+        self.pad_token_id = pad_token_id
+        self.past = [name for name in decoder.inputs if name.startswith("past_key_values.")]
+        self.present = [name for name in decoder.outputs if name.startswith("present.")]
+        if not self.past or len(self.past) != len(self.present) or LOGITS not in decoder.outputs:
+            raise InferenceError(f"graph {decoder.name} does not follow the decoder-only layout")
+
+    def histories(self, prompts: Sequence[Sequence[int]]) -> list[list[int]]:
+        """What the repetition and n-gram rules look back on: the prompt itself."""
+        return [list(prompt) for prompt in prompts]
+
+    def start(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, DecoderState]:
+        if not prompts or any(len(prompt) == 0 for prompt in prompts):
+            raise InferenceError("every prompt needs at least one token")
+        rows, width = len(prompts), max(len(prompt) for prompt in prompts)
+        ids = np.full((rows, width), self.pad_token_id, dtype=np.int64)
+        mask = np.zeros((rows, width), dtype=np.int64)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt) :] = prompt
+            mask[row, width - len(prompt) :] = 1
+        positions = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)
+        feeds: dict[str, Tensor] = {INPUT_IDS: ids, ATTENTION_MASK: mask, POSITION_IDS: positions}
+        feeds.update({name: self.decoder.empty_cache(name, rows) for name in self.past})
+        return self._run(feeds, mask, mask.sum(axis=1))
+
+    def step(self, tokens: np.ndarray, state: DecoderState) -> tuple[np.ndarray, DecoderState]:
+        rows = len(tokens)
+        mask = np.concatenate([state.mask, np.ones((rows, 1), dtype=np.int64)], axis=1)
+        feeds: dict[str, Tensor] = {
+            INPUT_IDS: np.asarray(tokens, dtype=np.int64).reshape(rows, 1),
+            ATTENTION_MASK: mask,
+            POSITION_IDS: state.next_position.reshape(rows, 1),
+        }
+        feeds.update(zip(self.past, state.cache, strict=True))
+        return self._run(feeds, mask, state.next_position + 1)
+
+    def select(self, state: DecoderState, rows: np.ndarray) -> DecoderState:
+        return DecoderState(self.picker.take(state.cache, rows), state.mask[rows], state.next_position[rows])
+
+    def _run(
+        self, feeds: dict[str, Tensor], mask: np.ndarray, next_position: np.ndarray
+    ) -> tuple[np.ndarray, DecoderState]:
+        out = self.decoder.run(feeds, host_outputs=(LOGITS,))
+        logits = np.asarray(out[LOGITS])[:, -1, :].astype(np.float32)
+        return logits, DecoderState([out[name] for name in self.present], mask, next_position)
