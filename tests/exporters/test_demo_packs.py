@@ -66,3 +66,21 @@ def test_tampered_pack_is_rebuilt(
     assert calls[0]["name"] == "ehr-specialty" and calls[0]["data"] == notes
     assert (calls[0]["text"], calls[0]["label"], calls[0]["top_labels"]) == ("transcription", "specialty", 12)
     assert calls[0]["method"] == "finetune" and calls[0]["max_tokens"] == 128
+
+
+def test_ehr_labels_are_specialties_not_document_types() -> None:
+    from nightclerk.exporters.build import prepare_data
+    from nightclerk.exporters.datasets import mtsamples_path
+    from nightclerk.exporters.demo_packs import MTSAMPLES_DOCUMENT_TYPES
+
+    path = mtsamples_path()
+    if path is None:
+        pytest.skip("MTSamples notes.csv not found")
+    pack = EHR_SPECIALTY
+    data = prepare_data(
+        path, pack.text_column, pack.label_column, top_labels=pack.top_labels, min_examples=pack.min_examples,
+        max_rows=pack.max_rows, drop_labels=pack.drop_labels,
+    )  # fmt: skip
+    assert not set(data.labels) & MTSAMPLES_DOCUMENT_TYPES
+    assert len(data.labels) == 13 and data.labels[-1] == "other"
+    assert data.stats["rows_dropped_by_label"] > 0 and data.stats["duplicates_dropped"] > 0

@@ -141,3 +141,32 @@ def test_row_picker_takes_rows_on_the_cpu() -> None:
     a = np.arange(24, dtype=np.float32).reshape(4, 1, 2, 3)
     (picked,) = RowPicker(CPU).take([a], np.array([3, 3, 0]))
     assert picked.shape == (3, 1, 2, 3) and picked[0, 0, 0, 0] == 18 and picked[2, 0, 0, 0] == 0
+
+
+def _cuda_placement() -> Placement | None:
+    import onnxruntime as ort
+
+    from nightclerk.workers.device import choose_placement
+
+    placement = choose_placement("auto", ort.get_available_providers())
+    return placement if placement.device == "cuda" else None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_cuda_placement() is None, reason="needs a GPU and onnxruntime's CUDA provider")
+def test_cuda_io_binding_gives_the_cpu_tokens(tiny_decoder: Any, tiny_seq2seq: Any) -> None:
+    cuda = _cuda_placement()
+    assert cuda is not None
+    on_gpu = DecoderOnlyModel(GraphRunner(tiny_decoder.graphs["decoder"], cuda), RowPicker(cuda))
+    for settings in (SETTINGS["greedy"], SETTINGS["beam-penalized"]):
+        assert generate(on_gpu, PROMPTS, settings) == generate(_decoder(tiny_decoder), PROMPTS, settings)
+    config = tiny_seq2seq.model.config
+    runners = {name: GraphRunner(path, cuda) for name, path in tiny_seq2seq.graphs.items()}
+    seq2seq = Seq2SeqModel(
+        runners["encoder"], runners["decoder"], runners["decoder_with_past"], RowPicker(cuda),
+        decoder_start_token_id=config.decoder_start_token_id, pad_token_id=config.pad_token_id,
+    )  # fmt: skip
+    sources = [[token for token in prompt if token > 2] for prompt in PROMPTS]
+    assert generate(seq2seq, sources, SETTINGS["beam"]) == generate(
+        _seq2seq(tiny_seq2seq), sources, SETTINGS["beam"]
+    )
