@@ -54,7 +54,8 @@ def _summary(manifest: PackManifest) -> str:
     baseline = (manifest.metrics.get("baseline") or {}).get("eval", {}).get("macro_f1")
     if baseline is not None:
         tail += f"; TF-IDF baseline macro-F1 {baseline:.3f}"
-    head = f"{manifest.name} {manifest.version}: {len(manifest.labels)} labels"
+    what = f"{len(manifest.labels)} labels" if manifest.task == "classify" else manifest.task
+    head = f"{manifest.name} {manifest.version}: {what}"
     return f"{head}; {scores or 'no eval metrics'}{tail}"
 
 

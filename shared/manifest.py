@@ -1,6 +1,7 @@
 """The model-pack manifest and its integrity check.
 
-A pack is a folder: ``manifest.json``, ``tokenizer.json`` and one ONNX file per precision variant. The
+A pack is a folder: ``manifest.json``, ``tokenizer.json`` and one ONNX file per precision variant (a
+generation pack: one file per graph of each variant, see :mod:`nightclerk.shared.generation_io`). The
 manifest names every file with its sha256; :func:`verify_pack` recomputes them and refuses a pack whose
 files differ (tampered, truncated or missing).
 """
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nightclerk.shared.errors import PackIntegrityError, PackInvalid, PackNotFound
+from nightclerk.shared.generation_io import Layout
 
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -36,6 +38,44 @@ class Variant(BaseModel):
         description="int8 only: which layers were quantized, e.g. 'all' or 'ffn-down-fp32' (the feed-forward "
         "down-projections kept in fp32 to pass the label-agreement gate)",
     )
+    graphs: dict[str, str] = Field(
+        default_factory=dict,
+        description="generation packs: graph name (decoder, encoder, decoder_with_past) -> file; "
+        "``file`` is the decoder's",
+    )
+
+
+class GenerationSpec(BaseModel):
+    """How a generation pack is prompted and decoded (the defaults a worker uses)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layout: Layout
+    eos_token_ids: list[int] = Field(min_length=1)
+    pad_token_id: int = Field(ge=0)
+    decoder_start_token_id: int | None = Field(default=None, description="encoder-decoder only")
+    max_input_tokens: int = Field(ge=8, description="the document is cut to this many tokens")
+    max_new_tokens: int = Field(ge=1, le=1024)
+    num_beams: int = Field(default=1, ge=1, le=16)
+    repetition_penalty: float = Field(default=1.0, gt=0)
+    no_repeat_ngram_size: int = Field(default=0, ge=0)
+    prompts: dict[str, str] = Field(
+        min_length=1,
+        description="document kind (or 'default') -> prompt template holding {text} once; special tokens "
+        "written out (e.g. <|im_start|>) are tokenized as such",
+    )
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> GenerationSpec:
+        bad = [kind for kind, template in self.prompts.items() if template.count("{text}") != 1]
+        if bad:
+            raise ValueError(f"prompt templates without exactly one {{text}}: {bad}")
+        if self.layout == "encoder-decoder" and self.decoder_start_token_id is None:
+            raise ValueError("an encoder-decoder pack needs decoder_start_token_id")
+        return self
+
+    def prompt_for(self, kind: str) -> str:
+        return self.prompts.get(kind) or self.prompts.get("default") or next(iter(self.prompts.values()))
 
 
 class PackManifest(BaseModel):
@@ -43,8 +83,8 @@ class PackManifest(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9\-_.]{0,63}$")
     version: str
-    task: Literal["classify"]
-    labels: list[str] = Field(min_length=2)
+    task: Literal["classify", "summarize"]
+    labels: list[str] = Field(default_factory=list, description="classify: two or more, in logit order")
     max_tokens: int = Field(ge=8, le=8192)
     inputs: list[str] = Field(min_length=1, description="ONNX input names, in order")
     output: str = "logits"
@@ -55,11 +95,21 @@ class PackManifest(BaseModel):
     method: str = Field(description="how the weights were made, e.g. linear-probe, finetune, random-init")
     files: dict[str, str] = Field(description="relative path -> sha256 of every file in the pack")
     metrics: dict[str, Any] = Field(default_factory=dict)
+    generation: GenerationSpec | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @model_validator(mode="after")
+    def _task_has_what_it_needs(self) -> PackManifest:
+        if self.task == "classify" and len(self.labels) < 2:
+            raise ValueError("a classify pack needs two or more labels")
+        if self.task == "summarize" and self.generation is None:
+            raise ValueError("a summarize pack needs its generation settings")
+        return self
+
+    @model_validator(mode="after")
     def _files_cover_variants(self) -> PackManifest:
-        missing = [v.file for v in self.variants if v.file not in self.files]
+        named = [v.file for v in self.variants] + [f for v in self.variants for f in v.graphs.values()]
+        missing = [file for file in named if file not in self.files]
         if TOKENIZER_FILE not in self.files:
             missing.append(TOKENIZER_FILE)
         if missing:

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from nightclerk.shared.errors import ConfigError, InferenceError
+from nightclerk.shared.errors import ConfigError, InferenceError, PackInvalid
 from nightclerk.shared.logging import get_logger
 from nightclerk.shared.manifest import TOKENIZER_FILE, PackManifest, Variant, verify_pack
 from nightclerk.shared.text_budget import cut_to_words
@@ -67,6 +67,8 @@ class ClassifierRuntime:
         max_batch_docs: int = 64,
     ) -> None:
         self.manifest = verify_pack(pack_dir)
+        if self.manifest.task != "classify":
+            raise PackInvalid(f"pack {self.manifest.name} is a {self.manifest.task} pack, not a classifier")
         self.variant = choose_variant(self.manifest, placement, precision)
         self.placement = placement
         self.token_budget = token_budget

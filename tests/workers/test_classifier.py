@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nightclerk.shared.errors import ConfigError, PackIntegrityError
+from nightclerk.shared.errors import ConfigError, PackIntegrityError, PackInvalid
 from nightclerk.workers.classifier import ClassifierRuntime
 from nightclerk.workers.device import Placement
 
@@ -57,4 +57,19 @@ def test_a_tampered_pack_is_refused(tiny_packs: Path, tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
     with pytest.raises(PackIntegrityError, match=r"model\.int8\.onnx"):
+        ClassifierRuntime(pack, CPU)
+
+
+def test_a_summarize_pack_is_not_loaded_as_a_classifier(tiny_packs: Path, tmp_path: Path) -> None:
+    from nightclerk.shared.manifest import GenerationSpec, read_manifest, write_manifest
+
+    pack = tmp_path / "summarizer"
+    shutil.copytree(tiny_packs / "ehr-specialty", pack)
+    manifest = read_manifest(pack)
+    spec = GenerationSpec(
+        layout="decoder-only", eos_token_ids=[2], pad_token_id=0, max_input_tokens=64, max_new_tokens=8,
+        prompts={"default": "Summarize: {text}"},
+    )  # fmt: skip
+    write_manifest(pack, manifest.model_copy(update={"task": "summarize", "labels": [], "generation": spec}))
+    with pytest.raises(PackInvalid, match="summarize pack, not a classifier"):
         ClassifierRuntime(pack, CPU)
