@@ -13,13 +13,14 @@ import tempfile
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from nightclerk.exporters.errors import BuildError, OutputNotWritable
 from nightclerk.exporters.tokens import load_tokenizer
 from nightclerk.shared.manifest import (
     MANIFEST_FILE,
     TOKENIZER_FILE,
+    GenerationSpec,
     PackManifest,
     Variant,
     pack_version,
@@ -90,6 +91,8 @@ class PackWriter:
         method: str,
         data_sha256: str | None,
         metrics: dict[str, Any],
+        task: Literal["classify", "summarize"] = "classify",
+        generation: GenerationSpec | None = None,
     ) -> PackManifest:
         """Hash every file in the staging folder, write the manifest, move the pack into place."""
         files = {
@@ -100,7 +103,7 @@ class PackWriter:
         manifest = PackManifest(
             name=self.name,
             version=pack_version(files),
-            task="classify",
+            task=task,
             labels=labels,
             max_tokens=max_tokens,
             inputs=inputs,
@@ -111,6 +114,7 @@ class PackWriter:
             method=method,
             files=files,
             metrics=metrics,
+            generation=generation,
         )
         write_manifest(self.dir, manifest)
         self._publish()

@@ -33,3 +33,12 @@ def tiny_seq2seq(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
     model = (tiny_t5 if request.param == "t5" else tiny_bart)(seed=0)
     return Exported(model, export_seq2seq(model, tmp_path_factory.mktemp(request.param)))
+
+
+@pytest.fixture(scope="session")
+def tiny_summarizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from nightclerk.exporters.generation.tiny_pack import build_tiny_summarizer
+
+    out = tmp_path_factory.mktemp("summarizer-packs")
+    build_tiny_summarizer(out, "tiny-summarizer")
+    return out / "tiny-summarizer"
