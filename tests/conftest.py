@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -103,3 +103,15 @@ def tiny_packs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, (labels, max_tokens) in TINY_PACKS.items():
         build_tiny_pack(root, name, labels, max_tokens=max_tokens)
     return root
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def flip_a_byte() -> Callable[[Path], None]:
+    """Tamper with a file the way a bad disk or a bad actor would: one byte in the middle changed."""
+    return _flip_a_byte

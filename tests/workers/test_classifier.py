@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +50,12 @@ def test_cpu_auto_prefers_int8_and_an_absent_variant_is_a_config_error(tiny_pack
         ClassifierRuntime(tiny_packs / "ehr-specialty", CPU, precision="fp16")
 
 
-def test_a_tampered_pack_is_refused(tiny_packs: Path, tmp_path: Path) -> None:
+def test_a_tampered_pack_is_refused(
+    tiny_packs: Path, tmp_path: Path, flip_a_byte: Callable[[Path], None]
+) -> None:
     pack = tmp_path / "ehr-specialty"
     shutil.copytree(tiny_packs / "ehr-specialty", pack)
-    model = pack / "model.int8.onnx"
-    data = bytearray(model.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    model.write_bytes(bytes(data))
+    flip_a_byte(pack / "model.int8.onnx")
     with pytest.raises(PackIntegrityError, match=r"model\.int8\.onnx"):
         ClassifierRuntime(pack, CPU)
 

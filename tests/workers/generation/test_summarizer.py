@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,13 +53,12 @@ def test_empty_long_and_foreign_texts_get_a_summary_or_a_reason(tiny_summarizer:
     assert max(out.new_tokens) <= runtime.spec.max_new_tokens
 
 
-def test_a_tampered_summarize_pack_is_refused(tiny_summarizer: Path, tmp_path: Path) -> None:
+def test_a_tampered_summarize_pack_is_refused(
+    tiny_summarizer: Path, tmp_path: Path, flip_a_byte: Callable[[Path], None]
+) -> None:
     pack = tmp_path / "tampered"
     shutil.copytree(tiny_summarizer, pack)
-    graph = pack / "decoder.fp32.onnx"
-    data = bytearray(graph.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    graph.write_bytes(bytes(data))
+    flip_a_byte(pack / "decoder.fp32.onnx")
     with pytest.raises(PackIntegrityError, match=r"decoder\.fp32\.onnx"):
         SummarizerRuntime(pack, CPU)
 
