@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nightclerk.shared.documents import Document
 
-Task = Literal["classify"]
-TASKS: tuple[str, ...] = ("classify",)
+Task = Literal["classify", "summarize"]
+TASKS: tuple[str, ...] = ("classify", "summarize")
 PROCESS_CHUNK_TASK = "nightclerk.workers.tasks.process_chunk"
 SCHEMA_VERSION: Literal[1] = 1
 

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
         },
         description="pack used by the classify task, per document kind",
     )
+    summarize_packs: dict[str, str] = Field(
+        default_factory=lambda: {
+            "ehr_note": "summarizer",
+            "repair_ticket": "summarizer",
+            "literature": "summarizer",
+        },
+        description="pack used by the summarize task, per document kind",
+    )
+    max_summary_batch_docs: int = Field(default=32, ge=1, description="documents per generation batch")
     device: Device = "auto"
     precision: Precision = "auto"
     intra_op_threads: int = Field(default=0, ge=0, description="0: one per CPU core available to the process")

@@ -1,8 +1,8 @@
-"""Turn one chunk message into stored result rows.
+"""Turn one chunk message into stored result rows, one per document per task.
 
-Documents that already have a result for this pack version are skipped (a redelivered or re-pushed chunk
-costs a lookup, not inference). A batch that fails is retried document by document so one bad document
-does not sink its chunk.
+Documents that already have a result for this task and pack version are skipped (a redelivered or re-pushed
+chunk costs a lookup, not inference). A batch that fails is retried document by document so one bad
+document does not sink its chunk.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from nightclerk.shared.messages import ChunkMessage
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
 from nightclerk.shared.store import ResultStore
 from nightclerk.workers.classifier import ClassifierRuntime
+from nightclerk.workers.generation.summarizer import SummarizerRuntime
 from nightclerk.workers.pack_registry import PackRegistry
 
 log = get_logger(__name__)
 AnyDocument = EhrNote | RepairTicket | Literature
+Runtime = ClassifierRuntime | SummarizerRuntime
 
 
 @dataclass
@@ -53,13 +55,16 @@ class ChunkProcessor:
         queue_ms = max((datetime.now(UTC) - chunk.pushed_at).total_seconds() * 1000, 0.0)
         outcome = ChunkOutcome(chunk.chunk_id, len(chunk.documents), 0, 0, [])
         for task in chunk.tasks:
-            if task == "classify":
-                self._classify(chunk, queue_ms, outcome)
+            self._run(task, chunk, queue_ms, outcome)
         return outcome
 
-    def _classify(self, chunk: ChunkMessage, queue_ms: float, outcome: ChunkOutcome) -> None:
-        runtime = self.registry.classifier_for(chunk.kind)
-        done = self.store.existing((d.id for d in chunk.documents), "classify", runtime.version)
+    def _run(self, task: str, chunk: ChunkMessage, queue_ms: float, outcome: ChunkOutcome) -> None:
+        runtime: Runtime = (
+            self.registry.classifier_for(chunk.kind)
+            if task == "classify"
+            else self.registry.summarizer_for(chunk.kind)
+        )
+        done = self.store.existing((d.id for d in chunk.documents), task, runtime.version)
         pending = [d for d in chunk.documents if d.id not in done]
         outcome.skipped += len(chunk.documents) - len(pending)
         started = time.perf_counter()
@@ -67,7 +72,7 @@ class ChunkProcessor:
         outcome.failed.extend(failed)
         outcome.stored += self.store.upsert(rows)
         log.info(
-            "chunk_classified",
+            "chunk_classified" if task == "classify" else "chunk_summarized",
             chunk_id=chunk.chunk_id,
             kind=chunk.kind,
             pack=runtime.name,
@@ -80,15 +85,18 @@ class ChunkProcessor:
         )
 
     def _rows_for(
-        self, runtime: ClassifierRuntime, documents: list[AnyDocument], chunk_id: str, queue_ms: float
+        self, runtime: Runtime, documents: list[AnyDocument], chunk_id: str, queue_ms: float
     ) -> tuple[list[ResultRow], list[str]]:
         if not documents:
             return [], []
         try:
+            if isinstance(runtime, SummarizerRuntime):
+                return self._summarize(runtime, documents, chunk_id, queue_ms), []
             return self._infer(runtime, documents, chunk_id, queue_ms), []
         except InferenceError:
             if len(documents) == 1:
-                log.error("document_failed", document_id=documents[0].id, pack=runtime.name, task="classify")
+                task = "summarize" if isinstance(runtime, SummarizerRuntime) else "classify"
+                log.error("document_failed", document_id=documents[0].id, pack=runtime.name, task=task)
                 return [], [documents[0].id]
         rows: list[ResultRow] = []
         failed: list[str] = []
@@ -122,6 +130,35 @@ class ChunkProcessor:
                         queue_ms=round(queue_ms, 2),
                         tokenize_ms=round(float(classified.tokenize_ms[i]), 3),
                         infer_ms=round(float(classified.infer_ms[i]), 3),
+                    ),
+                    worker_id=self.worker_id,
+                    chunk_id=chunk_id,
+                )
+            )
+        return rows
+
+    def _summarize(
+        self, runtime: SummarizerRuntime, documents: list[AnyDocument], chunk_id: str, queue_ms: float
+    ) -> list[ResultRow]:
+        summarized = runtime.summarize([d.text for d in documents], [d.kind for d in documents])
+        rows = []
+        for i, document in enumerate(documents):
+            reason = summarized.reasons[i]
+            if reason is not None:  # stored without a summary: the document was seen, there is nothing to say
+                log.warning(
+                    "document_not_summarized", document_id=document.id, pack=runtime.name, reason=reason
+                )
+            rows.append(
+                ResultRow(
+                    document_id=document.id,
+                    kind=document.kind,
+                    task="summarize",
+                    pack_name=runtime.name,
+                    pack_version=runtime.version,
+                    precision=runtime.variant.precision,
+                    summary=summarized.summaries[i],
+                    timings=Timings(
+                        queue_ms=round(queue_ms, 2), infer_ms=round(float(summarized.generate_ms[i]), 3)
                     ),
                     worker_id=self.worker_id,
                     chunk_id=chunk_id,

@@ -9,6 +9,7 @@ from nightclerk.shared.logging import get_logger
 from nightclerk.shared.settings import Settings
 from nightclerk.workers.classifier import ClassifierRuntime
 from nightclerk.workers.device import Placement, choose_placement
+from nightclerk.workers.generation.summarizer import SummarizerRuntime
 
 log = get_logger(__name__)
 
@@ -18,6 +19,7 @@ class PackRegistry:
         self.settings = settings
         self.placement = placement or choose_placement(settings.device, ort.get_available_providers())
         self._classifiers: dict[str, ClassifierRuntime] = {}
+        self._summarizers: dict[str, SummarizerRuntime] = {}
 
     def classifier_for(self, kind: str) -> ClassifierRuntime:
         name = self.settings.classify_packs.get(kind)
@@ -36,14 +38,34 @@ class PackRegistry:
             self._classifiers[name] = runtime
         return runtime
 
+    def summarizer_for(self, kind: str) -> SummarizerRuntime:
+        name = self.settings.summarize_packs.get(kind)
+        if name is None:
+            raise PackNotFound(f"no summarize pack is configured for kind {kind}")
+        runtime = self._summarizers.get(name)
+        if runtime is None:
+            runtime = SummarizerRuntime(
+                self.settings.packs_dir / name,
+                self.placement,
+                precision=self.settings.precision,
+                threads=self.settings.intra_op_threads,
+                max_batch_docs=self.settings.max_summary_batch_docs,
+            )
+            self._summarizers[name] = runtime
+        return runtime
+
     def preload(self) -> list[str]:
-        """Load every configured pack that exists; return the kinds this worker can classify."""
+        """Load every configured pack that exists; return ``task:kind`` for each one this worker can serve."""
         ready = []
-        for kind in sorted(self.settings.classify_packs):
-            try:
-                self.classifier_for(kind)
-            except PackNotFound as exc:
-                log.warning("pack_missing", kind=kind, reason=str(exc))
-                continue
-            ready.append(kind)
+        for task, packs, load in (
+            ("classify", self.settings.classify_packs, self.classifier_for),
+            ("summarize", self.settings.summarize_packs, self.summarizer_for),
+        ):
+            for kind in sorted(packs):
+                try:
+                    load(kind)
+                except PackNotFound as exc:
+                    log.warning("pack_missing", task=task, kind=kind, reason=str(exc))
+                    continue
+                ready.append(f"{task}:{kind}")
         return ready

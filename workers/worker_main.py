@@ -40,7 +40,7 @@ def prepare_worker(settings: Settings, worker_id: str) -> ChunkProcessor:
     )
     ready = registry.preload()
     store = open_store(settings)
-    log.info("worker_ready", kinds=ready, store=store.describe(), queue=settings.queue, worker_id=worker_id)
+    log.info("worker_ready", serves=ready, store=store.describe(), queue=settings.queue, worker_id=worker_id)
     return ChunkProcessor(registry, store, worker_id, settings.top_k_labels)
 
 

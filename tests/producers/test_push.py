@@ -197,7 +197,7 @@ def test_file_level_problems_stop_the_push_before_anything_is_queued(
     with pytest.raises(InputError, match=r"header.csv has a header but no records"):
         _push([good, header_only], NOTES, producer_settings, tmp_path)
     with pytest.raises(ConfigError, match="unknown task"):
-        push_files([good], NOTES, ["summarize"], producer_settings, progress=False)
+        push_files([good], NOTES, ["translate"], producer_settings, progress=False)
     assert queued() == []
     assert not (tmp_path / "rejects.jsonl").exists()
 

@@ -122,8 +122,8 @@ def test_nothing_accepted_exits_2(cli: typer.Typer, env: Settings, tmp_path: Pat
             "mapping from the command-line options is invalid: kind: Input should be",
         ),
         (
-            ["--mapping", "nestor", "--tasks", "classify,summarize"],
-            "unknown task(s) summarize; tasks: classify",
+            ["--mapping", "nestor", "--tasks", "classify,translate"],
+            "unknown task(s) translate; tasks: classify, summarize",
         ),
         (["--mapping", "nestor", "--format", "xml"], "unknown format 'xml'; formats: csv, jsonl"),
     ],

@@ -82,3 +82,28 @@ def test_a_kind_without_a_pack_is_pack_not_found(tiny_packs: Path, store: Result
     with pytest.raises(PackNotFound):
         ChunkProcessor(registry, store, "w").process(chunk(2))
     assert registry.preload() == []
+
+
+def test_classify_and_summarize_give_one_row_each(
+    tiny_packs: Path, tmp_path: Path, store: ResultStore
+) -> None:
+    import shutil
+
+    from nightclerk.exporters.generation.tiny_pack import build_tiny_summarizer
+
+    packs = tmp_path / "packs"
+    shutil.copytree(tiny_packs, packs)
+    build_tiny_summarizer(packs, "summarizer")
+    registry = PackRegistry(Settings(packs_dir=packs), placement=CPU)
+    assert "summarize:ehr_note" in registry.preload() and "classify:ehr_note" in registry.preload()
+    processor = ChunkProcessor(registry, store, worker_id="w-test")
+    message = ChunkMessage(tasks=["classify", "summarize"], documents=chunk(5).documents)
+    outcome = processor.process(message)
+    assert (outcome.stored, outcome.skipped, outcome.failed) == (10, 0, [])
+    summaries = [r for r in store.rows() if r.task == "summarize"]
+    assert len(summaries) == 5 and all(r.summary and not r.labels for r in summaries)
+    assert {r.pack_name for r in summaries} == {"summarizer"} and all(
+        r.timings.infer_ms > 0 for r in summaries
+    )
+    again = processor.process(message)  # redelivered: both tasks skip every document
+    assert (again.stored, again.skipped) == (0, 10) and store.count() == 10
