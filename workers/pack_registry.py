@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
 import onnxruntime as ort
 
 from nightclerk.shared.errors import PackNotFound
@@ -12,6 +16,7 @@ from nightclerk.workers.device import Placement, choose_placement
 from nightclerk.workers.generation.summarizer import SummarizerRuntime
 
 log = get_logger(__name__)
+R = TypeVar("R")
 
 
 class PackRegistry:
@@ -22,37 +27,25 @@ class PackRegistry:
         self._summarizers: dict[str, SummarizerRuntime] = {}
 
     def classifier_for(self, kind: str) -> ClassifierRuntime:
-        name = self.settings.classify_packs.get(kind)
-        if name is None:
-            raise PackNotFound(f"no classify pack is configured for kind {kind}")
-        runtime = self._classifiers.get(name)
-        if runtime is None:
-            runtime = ClassifierRuntime(
-                self.settings.packs_dir / name,
-                self.placement,
-                precision=self.settings.precision,
-                threads=self.settings.intra_op_threads,
-                token_budget=self.settings.batch_token_budget,
+        def load(path: Path) -> ClassifierRuntime:
+            return ClassifierRuntime(
+                path, self.placement, precision=self.settings.precision,
+                threads=self.settings.intra_op_threads, token_budget=self.settings.batch_token_budget,
                 max_batch_docs=self.settings.max_batch_docs,
-            )
-            self._classifiers[name] = runtime
-        return runtime
+            )  # fmt: skip
+
+        return _cached(self._classifiers, self.settings.classify_packs, "classify", kind, self.settings, load)
 
     def summarizer_for(self, kind: str) -> SummarizerRuntime:
-        name = self.settings.summarize_packs.get(kind)
-        if name is None:
-            raise PackNotFound(f"no summarize pack is configured for kind {kind}")
-        runtime = self._summarizers.get(name)
-        if runtime is None:
-            runtime = SummarizerRuntime(
-                self.settings.packs_dir / name,
-                self.placement,
-                precision=self.settings.precision,
-                threads=self.settings.intra_op_threads,
-                max_batch_docs=self.settings.max_summary_batch_docs,
-            )
-            self._summarizers[name] = runtime
-        return runtime
+        def load(path: Path) -> SummarizerRuntime:
+            return SummarizerRuntime(
+                path, self.placement, precision=self.settings.precision,
+                threads=self.settings.intra_op_threads, max_batch_docs=self.settings.max_summary_batch_docs,
+            )  # fmt: skip
+
+        return _cached(
+            self._summarizers, self.settings.summarize_packs, "summarize", kind, self.settings, load
+        )
 
     def preload(self) -> list[str]:
         """Load every configured pack that exists; return ``task:kind`` for each one this worker can serve."""
@@ -69,3 +62,20 @@ class PackRegistry:
                     continue
                 ready.append(f"{task}:{kind}")
         return ready
+
+
+def _cached(
+    loaded: dict[str, R],
+    packs: dict[str, str],
+    task: str,
+    kind: str,
+    settings: Settings,
+    load: Callable[[Path], R],
+) -> R:
+    """The runtime of the pack configured for ``task`` on ``kind``, loaded once per process."""
+    name = packs.get(kind)
+    if name is None:
+        raise PackNotFound(f"no {task} pack is configured for kind {kind}")
+    if name not in loaded:
+        loaded[name] = load(settings.packs_dir / name)
+    return loaded[name]
