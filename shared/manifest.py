@@ -149,9 +149,12 @@ def read_manifest(pack_dir: Path) -> PackManifest:
         ) from None
 
 
-def verify_pack(pack_dir: Path) -> PackManifest:
-    """Read the manifest and check every file's sha256; raise :class:`PackIntegrityError` on a mismatch."""
+def verify_pack(pack_dir: Path, task: str | None = None) -> PackManifest:
+    """Read the manifest and check every file's sha256; raise :class:`PackIntegrityError` on a mismatch, and
+    :class:`PackInvalid` when ``task`` is given and the pack serves another."""
     manifest = read_manifest(pack_dir)
+    if task is not None and manifest.task != task:
+        raise PackInvalid(f"pack {manifest.name} is a {manifest.task} pack, not a {task} pack")
     root = pack_dir.resolve()
     for name, expected in sorted(manifest.files.items()):
         path = (pack_dir / name).resolve()

@@ -1,8 +1,29 @@
-"""Plan length-sorted inference batches under a padded-token budget."""
+"""Plan length-sorted inference batches under a padded-token budget, and pad token rows into arrays."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
+
+from nightclerk.shared.errors import InferenceError
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, *, left: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``input_ids`` and ``attention_mask`` (int64, rows x longest), padded on the left or the right.
+
+    Decoder-only generation pads on the left, so every row's next token follows the last column.
+    """
+    if not rows or any(len(row) == 0 for row in rows):
+        raise InferenceError("every input needs at least one token")
+    width = max(len(row) for row in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for index, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[index, span] = row
+        mask[index, span] = 1
+    return ids, mask
 
 
 def plan_batches(lengths: Sequence[int], token_budget: int, max_docs: int) -> list[list[int]]:

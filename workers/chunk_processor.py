@@ -24,6 +24,7 @@ from nightclerk.workers.pack_registry import PackRegistry
 log = get_logger(__name__)
 AnyDocument = EhrNote | RepairTicket | Literature
 Runtime = ClassifierRuntime | SummarizerRuntime
+DONE_EVENTS = {"classify": "chunk_classified", "summarize": "chunk_summarized"}
 
 
 @dataclass
@@ -72,7 +73,7 @@ class ChunkProcessor:
         outcome.failed.extend(failed)
         outcome.stored += self.store.upsert(rows)
         log.info(
-            "chunk_classified" if task == "classify" else "chunk_summarized",
+            DONE_EVENTS[task],
             chunk_id=chunk.chunk_id,
             kind=chunk.kind,
             pack=runtime.name,
@@ -95,8 +96,9 @@ class ChunkProcessor:
             return self._infer(runtime, documents, chunk_id, queue_ms), []
         except InferenceError:
             if len(documents) == 1:
-                task = "summarize" if isinstance(runtime, SummarizerRuntime) else "classify"
-                log.error("document_failed", document_id=documents[0].id, pack=runtime.name, task=task)
+                log.error(
+                    "document_failed", document_id=documents[0].id, pack=runtime.name, task=runtime.task
+                )
                 return [], [documents[0].id]
         rows: list[ResultRow] = []
         failed: list[str] = []
@@ -115,26 +117,13 @@ class ChunkProcessor:
         for i, document in enumerate(documents):
             probs = classified.probabilities[i]
             top = probs.argsort()[::-1][:k]
-            rows.append(
-                ResultRow(
-                    document_id=document.id,
-                    kind=document.kind,
-                    task="classify",
-                    pack_name=runtime.name,
-                    pack_version=runtime.version,
-                    precision=runtime.variant.precision,
-                    labels=[
-                        LabelScore(label=runtime.labels[j], score=round(float(probs[j]), 6)) for j in top
-                    ],
-                    timings=Timings(
-                        queue_ms=round(queue_ms, 2),
-                        tokenize_ms=round(float(classified.tokenize_ms[i]), 3),
-                        infer_ms=round(float(classified.infer_ms[i]), 3),
-                    ),
-                    worker_id=self.worker_id,
-                    chunk_id=chunk_id,
-                )
+            timings = Timings(
+                queue_ms=round(queue_ms, 2),
+                tokenize_ms=round(float(classified.tokenize_ms[i]), 3),
+                infer_ms=round(float(classified.infer_ms[i]), 3),
             )
+            labels = [LabelScore(label=runtime.labels[j], score=round(float(probs[j]), 6)) for j in top]
+            rows.append(self._row(runtime, document, chunk_id, timings, labels=labels))
         return rows
 
     def _summarize(
@@ -148,20 +137,32 @@ class ChunkProcessor:
                 log.warning(
                     "document_not_summarized", document_id=document.id, pack=runtime.name, reason=reason
                 )
-            rows.append(
-                ResultRow(
-                    document_id=document.id,
-                    kind=document.kind,
-                    task="summarize",
-                    pack_name=runtime.name,
-                    pack_version=runtime.version,
-                    precision=runtime.variant.precision,
-                    summary=summarized.summaries[i],
-                    timings=Timings(
-                        queue_ms=round(queue_ms, 2), infer_ms=round(float(summarized.generate_ms[i]), 3)
-                    ),
-                    worker_id=self.worker_id,
-                    chunk_id=chunk_id,
-                )
+            timings = Timings(
+                queue_ms=round(queue_ms, 2), infer_ms=round(float(summarized.generate_ms[i]), 3)
             )
+            rows.append(self._row(runtime, document, chunk_id, timings, summary=summarized.summaries[i]))
         return rows
+
+    def _row(
+        self,
+        runtime: Runtime,
+        document: AnyDocument,
+        chunk_id: str,
+        timings: Timings,
+        *,
+        labels: list[LabelScore] | None = None,
+        summary: str | None = None,
+    ) -> ResultRow:
+        return ResultRow(
+            document_id=document.id,
+            kind=document.kind,
+            task=runtime.task,
+            pack_name=runtime.name,
+            pack_version=runtime.version,
+            precision=runtime.variant.precision,
+            labels=labels or [],
+            summary=summary,
+            timings=timings,
+            worker_id=self.worker_id,
+            chunk_id=chunk_id,
+        )

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from nightclerk.shared.errors import ConfigError, InferenceError, PackInvalid
+from nightclerk.shared.errors import ConfigError, InferenceError
 from nightclerk.shared.logging import get_logger
 from nightclerk.shared.manifest import TOKENIZER_FILE, PackManifest, Variant, verify_pack
 from nightclerk.shared.text_budget import cut_to_words
@@ -56,6 +56,8 @@ def session_options(placement: Placement, threads: int) -> ort.SessionOptions:
 
 
 class ClassifierRuntime:
+    task = "classify"
+
     def __init__(
         self,
         pack_dir: Path,
@@ -66,9 +68,7 @@ class ClassifierRuntime:
         token_budget: int = 8192,
         max_batch_docs: int = 64,
     ) -> None:
-        self.manifest = verify_pack(pack_dir)
-        if self.manifest.task != "classify":
-            raise PackInvalid(f"pack {self.manifest.name} is a {self.manifest.task} pack, not a classifier")
+        self.manifest = verify_pack(pack_dir, task=self.task)
         self.variant = choose_variant(self.manifest, placement, precision)
         self.placement = placement
         self.token_budget = token_budget

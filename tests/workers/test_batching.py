@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from nightclerk.workers.batching import plan_batches
 
 
@@ -21,3 +23,19 @@ def test_batches_are_length_sorted_so_padding_is_small() -> None:
 
 def test_a_document_over_the_budget_gets_a_batch_of_its_own() -> None:
     assert plan_batches([1000, 4, 4], token_budget=100, max_docs=8) == [[0], [1, 2]]
+
+
+def test_pad_rows_left_and_right() -> None:
+    import numpy as np
+
+    from nightclerk.shared.errors import InferenceError
+    from nightclerk.workers.batching import pad_rows
+
+    ids, mask = pad_rows([[5, 6, 7], [8]], 0, left=True)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    ids, mask = pad_rows([[5, 6, 7], [8]], 9, left=False)
+    assert ids.tolist() == [[5, 6, 7], [8, 9, 9]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert ids.dtype == mask.dtype == np.int64
+    for bad in ([], [[1], []]):
+        with pytest.raises(InferenceError, match="at least one token"):
+            pad_rows(bad, 0, left=True)

@@ -71,5 +71,5 @@ def test_a_summarize_pack_is_not_loaded_as_a_classifier(tiny_packs: Path, tmp_pa
         prompts={"default": "Summarize: {text}"},
     )  # fmt: skip
     write_manifest(pack, manifest.model_copy(update={"task": "summarize", "labels": [], "generation": spec}))
-    with pytest.raises(PackInvalid, match="summarize pack, not a classifier"):
+    with pytest.raises(PackInvalid, match="summarize pack, not a classify pack"):
         ClassifierRuntime(pack, CPU)

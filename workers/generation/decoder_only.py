@@ -14,6 +14,7 @@ import numpy as np
 
 from nightclerk.shared.errors import InferenceError
 from nightclerk.shared.generation_io import ATTENTION_MASK, INPUT_IDS, LOGITS, POSITION_IDS
+from nightclerk.workers.batching import pad_rows
 from nightclerk.workers.generation.graphs import GraphRunner, RowPicker, Tensor
 
 
@@ -39,14 +40,8 @@ class DecoderOnlyModel:
         return [list(prompt) for prompt in prompts]
 
     def start(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, DecoderState]:
-        if not prompts or any(len(prompt) == 0 for prompt in prompts):
-            raise InferenceError("every prompt needs at least one token")
-        rows, width = len(prompts), max(len(prompt) for prompt in prompts)
-        ids = np.full((rows, width), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((rows, width), dtype=np.int64)
-        for row, prompt in enumerate(prompts):
-            ids[row, width - len(prompt) :] = prompt
-            mask[row, width - len(prompt) :] = 1
+        ids, mask = pad_rows(prompts, self.pad_token_id, left=True)
+        rows = len(prompts)
         positions = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)
         feeds: dict[str, Tensor] = {INPUT_IDS: ids, ATTENTION_MASK: mask, POSITION_IDS: positions}
         feeds.update({name: self.decoder.empty_cache(name, rows) for name in self.past})

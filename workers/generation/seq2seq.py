@@ -21,6 +21,7 @@ from nightclerk.shared.generation_io import (
     LAST_HIDDEN_STATE,
     LOGITS,
 )
+from nightclerk.workers.batching import pad_rows
 from nightclerk.workers.generation.graphs import GraphRunner, RowPicker, Tensor
 
 
@@ -59,14 +60,8 @@ class Seq2SeqModel:
         return [[self.start_token] for _ in prompts]
 
     def start(self, sources: Sequence[Sequence[int]]) -> tuple[np.ndarray, Seq2SeqState]:
-        if not sources or any(len(source) == 0 for source in sources):
-            raise InferenceError("every source needs at least one token")
-        rows, width = len(sources), max(len(source) for source in sources)
-        ids = np.full((rows, width), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((rows, width), dtype=np.int64)
-        for row, source in enumerate(sources):
-            ids[row, : len(source)] = source
-            mask[row, : len(source)] = 1
+        ids, mask = pad_rows(sources, self.pad_token_id, left=False)
+        rows = len(sources)
         hidden = self.encoder.run({INPUT_IDS: ids, ATTENTION_MASK: mask}, host_outputs=())[LAST_HIDDEN_STATE]
         out = self.decoder.run(
             {

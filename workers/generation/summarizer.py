@@ -24,7 +24,7 @@ from nightclerk.workers.classifier import choose_variant
 from nightclerk.workers.device import Placement
 from nightclerk.workers.generation.decoder_only import DecoderOnlyModel
 from nightclerk.workers.generation.graphs import GraphRunner, RowPicker
-from nightclerk.workers.generation.prompting import encode_prompt
+from nightclerk.workers.generation.prompting import PromptEncoder
 from nightclerk.workers.generation.search import StepModel, generate
 from nightclerk.workers.generation.seq2seq import Seq2SeqModel
 from nightclerk.workers.generation.settings import DecodeSettings
@@ -58,6 +58,8 @@ def decode_settings(spec: GenerationSpec) -> DecodeSettings:
 
 
 class SummarizerRuntime:
+    task = "summarize"
+
     def __init__(
         self,
         pack_dir: Path,
@@ -68,9 +70,8 @@ class SummarizerRuntime:
         token_budget: int = 16384,
         max_batch_docs: int = 32,
     ) -> None:
-        self.manifest = verify_pack(pack_dir)
-        if self.manifest.task != "summarize" or self.manifest.generation is None:
-            raise PackInvalid(f"pack {self.manifest.name} is a {self.manifest.task} pack, not a summarizer")
+        self.manifest = verify_pack(pack_dir, task=self.task)
+        assert self.manifest.generation is not None  # the manifest validator requires it for summarize
         self.spec = self.manifest.generation
         self.variant = choose_variant(self.manifest, placement, precision)
         graphs = self.variant.graphs or {DECODER_GRAPH: self.variant.file}
@@ -95,6 +96,7 @@ class SummarizerRuntime:
         self.tokenizer = Tokenizer.from_file(str(pack_dir / TOKENIZER_FILE))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
+        self.prompts = PromptEncoder(self.tokenizer, add_special_tokens=self.spec.layout == "encoder-decoder")
         self.settings = decode_settings(self.spec)
         self.token_budget = token_budget
         self.max_batch_docs = max_batch_docs
@@ -118,13 +120,7 @@ class SummarizerRuntime:
         return self.manifest.version
 
     def prompt(self, text: str, kind: str) -> list[int]:
-        return encode_prompt(
-            self.tokenizer,
-            self.spec.prompt_for(kind),
-            text,
-            self.spec.max_input_tokens,
-            add_special_tokens=self.spec.layout == "encoder-decoder",
-        )
+        return self.prompts.encode(self.spec.prompt_for(kind), text, self.spec.max_input_tokens)
 
     def summarize(self, texts: Sequence[str], kinds: Sequence[str]) -> Summarized:
         n = len(texts)

@@ -13,7 +13,7 @@ from nightclerk.exporters.encoder import minilm_dir
 from nightclerk.exporters.tiny import sample_texts
 from nightclerk.shared.errors import PackIntegrityError, PackInvalid
 from nightclerk.workers.device import Placement
-from nightclerk.workers.generation.prompting import encode_prompt
+from nightclerk.workers.generation.prompting import PromptEncoder
 from nightclerk.workers.generation.search import generate
 from nightclerk.workers.generation.summarizer import EMPTY_TEXT, SummarizerRuntime
 
@@ -64,7 +64,7 @@ def test_a_tampered_summarize_pack_is_refused(
 
 
 def test_a_classifier_pack_is_not_a_summarizer(tiny_packs: Path) -> None:
-    with pytest.raises(PackInvalid, match="not a summarizer"):
+    with pytest.raises(PackInvalid, match="classify pack, not a summarize pack"):
         SummarizerRuntime(tiny_packs / "ehr-specialty", CPU)
 
 
@@ -73,15 +73,15 @@ def test_prompt_keeps_the_template_and_cuts_only_the_document() -> None:
     tokenizer.no_truncation()
     tokenizer.no_padding()  # the MiniLM file pads to 128; the runtime turns both off the same way
     template = "summarize : {text} . summary :"
-    ids = encode_prompt(tokenizer, template, "cardiac " * 300, 16)
+    ids = PromptEncoder(tokenizer).encode(template, "cardiac " * 300, 16)
     head = tokenizer.encode("summarize :", add_special_tokens=False).ids
     tail = tokenizer.encode(". summary :", add_special_tokens=False).ids
     assert ids[: len(head)] == head and ids[-len(tail) :] == tail
     assert len(ids) == len(head) + 16 + len(tail)
-    marked = encode_prompt(tokenizer, template, "cardiac", 16, add_special_tokens=True)
+    marked = PromptEncoder(tokenizer, add_special_tokens=True).encode(template, "cardiac", 16)
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     assert (
         marked[0] == cls
         and marked[-1] == sep
-        and marked[1:-1] == encode_prompt(tokenizer, template, "cardiac", 16)
+        and marked[1:-1] == PromptEncoder(tokenizer).encode(template, "cardiac", 16)
     )
