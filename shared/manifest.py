@@ -9,6 +9,7 @@ files differ (tampered, truncated or missing).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +46,11 @@ class Variant(BaseModel):
     )
 
 
+def template_for(prompts: Mapping[str, str], kind: str) -> str:
+    """The prompt template for ``kind``: its own, else ``default``, else the first one."""
+    return prompts.get(kind) or prompts.get("default") or next(iter(prompts.values()))
+
+
 class GenerationSpec(BaseModel):
     """How a generation pack is prompted and decoded (the defaults a worker uses)."""
 
@@ -75,7 +81,7 @@ class GenerationSpec(BaseModel):
         return self
 
     def prompt_for(self, kind: str) -> str:
-        return self.prompts.get(kind) or self.prompts.get("default") or next(iter(self.prompts.values()))
+        return template_for(self.prompts, kind)
 
 
 class PackManifest(BaseModel):

@@ -38,6 +38,18 @@ IM_END_ID = 2  # <|im_end|>: closes a chat turn; the GGUF's eos and pad token
 EOS_TOKEN_IDS = (IM_END_ID,)
 PAD_TOKEN_ID = IM_END_ID
 
+# The summarize prompt of each document kind, in ChatML without a system turn. A fine-tune learns the
+# task from these exact strings (its examples are made with them), so a pack built on that fine-tune must
+# serve them unchanged.
+SUMMARY_PROMPTS = {
+    "ehr_note": "<|im_start|>user\nDescribe this clinical note in one line.\n\n{text}<|im_end|>\n"
+    "<|im_start|>assistant\n",
+    "literature": "<|im_start|>user\nWrite the title of this abstract.\n\n{text}<|im_end|>\n"
+    "<|im_start|>assistant\n",
+    "repair_ticket": "<|im_start|>user\nSummarize this repair ticket in one line.\n\n{text}<|im_end|>\n"
+    "<|im_start|>assistant\n",
+}
+
 # What makes a saved checkpoint complete (written last: the tokenizer).
 _CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 

@@ -43,3 +43,12 @@ def tiny_variants(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, 
     encoded = encode(load_tokenizer(minilm_dir() / "tokenizer.json", 32), sample_texts(), 32)
     build_variants(module, folder, TINY_SHAPE, encoded, min_int8_agreement=None, threads=1)
     return module, folder, encoded
+
+
+@pytest.fixture(scope="session")
+def tiny_summarizer_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from nightclerk.exporters.generation.tiny_pack import build_tiny_summarizer
+
+    out = tmp_path_factory.mktemp("summarizer-packs")
+    build_tiny_summarizer(out, "tiny-summarizer")
+    return out / "tiny-summarizer"

@@ -8,7 +8,13 @@ import pytest
 
 import nightclerk.exporters.build as build_module
 from nightclerk.exporters.datasets import SHARED_DATA_ENV
-from nightclerk.exporters.demo_packs import EHR_SPECIALTY, LIT_PUBTYPE, TICKET_SYSTEM, ensure_demo_packs
+from nightclerk.exporters.demo_packs import (
+    EHR_SPECIALTY,
+    LIT_PUBTYPE,
+    TICKET_SYSTEM,
+    ensure_demo_packs,
+    ensure_summarizer,
+)
 
 
 def _no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,3 +90,38 @@ def test_ehr_labels_are_specialties_not_document_types() -> None:
     assert not set(data.labels) & MTSAMPLES_DOCUMENT_TYPES
     assert len(data.labels) == 13 and data.labels[-1] == "other"
     assert data.stats["rows_dropped_by_label"] > 0 and data.stats["duplicates_dropped"] > 0
+
+
+def test_summarizer_without_its_adapter_is_skipped_with_the_way_to_get_one(tmp_path: Path) -> None:
+    lines: list[str] = []
+    outcome = ensure_summarizer(
+        tmp_path / "packs", tmp_path / "wheels", tmp_path / "models", tmp_path / "nope", say=lines.append
+    )
+    assert outcome.status == "skipped"
+    assert (
+        "no LoRA adapter" in outcome.detail
+        and "GPU" in outcome.detail
+        and lines == [f"summarizer: skipped: {outcome.detail}"]
+    )
+
+
+def test_summarizer_is_attempted_only_when_an_adapter_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_data(tmp_path, monkeypatch)
+    outcomes = ensure_demo_packs(
+        tmp_path / "packs", tmp_path / "data", tmp_path / "wheels", say=lambda _: None,
+        summarizer_adapter=tmp_path / "adapter",
+    )  # fmt: skip
+    assert [(o.name, o.status) for o in outcomes][-1] == ("summarizer", "skipped")
+    assert len(outcomes) == 4
+
+
+def test_present_summarizer_is_verified_not_rebuilt(tiny_summarizer_pack: Path, tmp_path: Path) -> None:
+    packs = tmp_path / "packs"
+    shutil.copytree(tiny_summarizer_pack, packs / "summarizer")
+    outcome = ensure_summarizer(
+        packs, tmp_path / "wheels", tmp_path / "models", tmp_path / "nope", say=lambda _: None
+    )
+    assert outcome.status == "present" and outcome.manifest is not None
+    assert outcome.manifest.task == "summarize"
