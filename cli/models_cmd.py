@@ -61,6 +61,13 @@ def _summary(manifest: PackManifest) -> str:
     return f"{head}; {scores or 'no eval metrics'}{tail}"
 
 
+def _inputs(names: list[str]) -> str:
+    """The ONNX input names; a decoder's dozens of past key/value inputs as a count."""
+    past = [name for name in names if name.startswith("past_key_values.")]
+    rest = [name for name in names if name not in past]
+    return f"{rest} + {len(past)} past key/value tensors" if past else str(names)
+
+
 def _rouge_summary(metrics: dict[str, Any]) -> str:
     """``<kind> ROUGE-L x (lead-1 y)`` for each document kind a summarize pack was scored on."""
     kinds = sorted(
@@ -198,7 +205,7 @@ def show(
     _console().print(_summary(manifest), highlight=False)
     _console().print(
         f"method {manifest.method}; source {manifest.source_checkpoint}; opset {manifest.opset}; "
-        f"max_tokens {manifest.max_tokens}; inputs {manifest.inputs}",
+        f"max_tokens {manifest.max_tokens}; inputs {_inputs(manifest.inputs)}",
         highlight=False,
     )
     for variant in manifest.variants:
@@ -349,6 +356,41 @@ def build_summarizer(
             _packs_dir(packs),
             wheels_dir=data_dir / "wheels",
             models_dir=data_dir / "models",
+            mtsamples=notes,
+            recipe=recipe,
+            log=lambda line: say.print(line, highlight=False),
+        )
+    except NightclerkError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+    _console().print(_summary(manifest), highlight=False)
+    _console().print(f"written to {_packs_dir(packs) / name}", highlight=False)
+
+
+@app.command("build-extractive")
+def build_extractive(
+    name: Annotated[str, typer.Option("--name")] = "summarizer-extractive",
+    max_sentences: Annotated[int, typer.Option("--max-sentences", min=2, max=256)] = 24,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=50)] = 3,
+    eval_limit: Annotated[
+        int | None, typer.Option("--eval-limit", min=1, help="held-out notes scored")
+    ] = None,
+    packs: Annotated[Path | None, typer.Option("--out", help="packs folder [default: settings]")] = None,
+) -> None:
+    """Build the extractive summarize pack: MiniLM fine-tuned to pick the note sentence its MTSamples
+    description came from; ROUGE on held-out notes beside lead-1."""
+    from nightclerk.exporters.datasets import mtsamples_path
+    from nightclerk.exporters.errors import DataNotFound
+    from nightclerk.exporters.generation.extractive_pack import ExtractiveRecipe
+    from nightclerk.exporters.generation.extractive_pack import build_extractive as build
+
+    recipe = ExtractiveRecipe(name=name, max_sentences=max_sentences, epochs=epochs, eval_limit=eval_limit)
+    say = _console(stderr=True)
+    try:
+        notes = mtsamples_path()
+        if notes is None:
+            raise DataNotFound("MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
+        manifest = build(
+            _packs_dir(packs),
             mtsamples=notes,
             recipe=recipe,
             log=lambda line: say.print(line, highlight=False),

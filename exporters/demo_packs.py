@@ -13,6 +13,8 @@ CPU cores.
 - ``lit-pubtype``: PubMed title + abstract -> publication type (research, review, case-report, commentary;
   ``trial`` has too few rows). Research is 88 % of the file, so each label is capped at 800 rows: all the
   rare ones are kept and the eval split has enough of each for a meaningful macro-F1.
+- ``summarizer-extractive`` (summarize task): MiniLM picks the sentence of a note its MTSamples description
+  was drawn from (:mod:`nightclerk.exporters.generation.extractive_pack`); CPU-built like the others.
 - ``summarizer`` (summarize task, every document kind): SmolLM2-135M-Instruct with a LoRA adapter merged in,
   built only when the adapter is there -- fine-tuning it wants a GPU (see the README's Summarization
   section), and the zero-shot model loses to the first sentence of the note.
@@ -155,12 +157,41 @@ def ensure_demo_packs(
             outcomes.append(Outcome(pack.name, "failed", f"{type(exc).__name__}: {exc}"))
             continue
         outcomes.append(Outcome(pack.name, "built", f"version {manifest.version}", manifest))
+    outcomes.append(ensure_extractive(packs_dir, force=force, say=say, progress=progress))
     if summarizer_adapter is not None:
         models = models_dir if models_dir is not None else wheels_dir.parent / "models"
         outcomes.append(
             ensure_summarizer(packs_dir, wheels_dir, models, summarizer_adapter, force=force, say=say)
         )
     return outcomes
+
+
+def ensure_extractive(
+    packs_dir: Path, *, force: bool = False, say: Callable[[str], None] = print, progress: bool = True
+) -> Outcome:
+    """The ``summarizer-extractive`` pack: verified when present, else built from MTSamples."""
+    from nightclerk.exporters.generation.extractive_pack import ExtractiveRecipe, build_extractive
+
+    recipe = ExtractiveRecipe()
+    if not force and (packs_dir / recipe.name).exists():
+        try:
+            manifest = verify_pack(packs_dir / recipe.name, task="summarize")
+        except PackError as exc:
+            say(f"{recipe.name}: present but unusable ({exc}); rebuilding")
+        else:
+            return Outcome(recipe.name, "present", f"version {manifest.version}", manifest)
+    notes = mtsamples_path()
+    if notes is None:
+        reason = "MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)"
+        say(f"{recipe.name}: skipped: {reason}")
+        return Outcome(recipe.name, "skipped", reason)
+    say(f"{recipe.name}: building from {notes}")
+    try:
+        manifest = build_extractive(packs_dir, mtsamples=notes, recipe=recipe, log=say, progress=progress)
+    except NightclerkError as exc:
+        say(f"{recipe.name}: failed: {type(exc).__name__}: {exc}")
+        return Outcome(recipe.name, "failed", f"{type(exc).__name__}: {exc}")
+    return Outcome(recipe.name, "built", f"version {manifest.version}", manifest)
 
 
 def ensure_summarizer(

@@ -20,6 +20,7 @@ from nightclerk.exporters.tokens import load_tokenizer
 from nightclerk.shared.manifest import (
     MANIFEST_FILE,
     TOKENIZER_FILE,
+    ExtractiveSpec,
     GenerationSpec,
     PackManifest,
     Variant,
@@ -93,6 +94,7 @@ class PackWriter:
         metrics: dict[str, Any],
         task: Literal["classify", "summarize"] = "classify",
         generation: GenerationSpec | None = None,
+        extractive: ExtractiveSpec | None = None,
     ) -> PackManifest:
         """Hash every file in the staging folder, write the manifest, move the pack into place."""
         files = {
@@ -115,6 +117,7 @@ class PackWriter:
             files=files,
             metrics=metrics,
             generation=generation,
+            extractive=extractive,
         )
         write_manifest(self.dir, manifest)
         self._publish()

@@ -133,3 +133,19 @@ def build_tiny_pack(
                 "build_seconds": {**built.seconds, "total": round(time.perf_counter() - started, 2)},
             },
         )
+
+
+def build_tiny_extractive(out_dir: Path, name: str, max_sentences: int = 8, seed: int = 0) -> PackManifest:
+    """A tiny random sentence classifier (``context``/``summary``) as an extractive summarize pack."""
+    from nightclerk.shared.manifest import ExtractiveSpec, write_manifest
+
+    classifier = build_tiny_pack(out_dir, name, ["context", "summary"], max_tokens=32, seed=seed)
+    manifest = classifier.model_copy(
+        update={
+            "task": "summarize",
+            "method": "random-init extractive",
+            "extractive": ExtractiveSpec(positive_label="summary", max_sentences=max_sentences),
+        }
+    )
+    write_manifest(out_dir / name, PackManifest.model_validate(manifest.model_dump()))
+    return manifest

@@ -84,6 +84,20 @@ class GenerationSpec(BaseModel):
         return template_for(self.prompts, kind)
 
 
+class ExtractiveSpec(BaseModel):
+    """How an extractive summarize pack picks its summary: a sentence classifier scores the first
+    ``max_sentences`` sentences of the document, each given as ``[position] sentence``, and the
+    ``summary_sentences`` with the highest ``positive_label`` probability are the summary, in document
+    order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    positive_label: str
+    max_sentences: int = Field(ge=1, le=256)
+    summary_sentences: int = Field(default=1, ge=1, le=16)
+    min_sentence_words: int = Field(default=2, ge=1, description="shorter sentences are not candidates")
+
+
 class PackManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,14 +116,19 @@ class PackManifest(BaseModel):
     files: dict[str, str] = Field(description="relative path -> sha256 of every file in the pack")
     metrics: dict[str, Any] = Field(default_factory=dict)
     generation: GenerationSpec | None = None
+    extractive: ExtractiveSpec | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @model_validator(mode="after")
     def _task_has_what_it_needs(self) -> PackManifest:
         if self.task == "classify" and len(self.labels) < 2:
             raise ValueError("a classify pack needs two or more labels")
-        if self.task == "summarize" and self.generation is None:
-            raise ValueError("a summarize pack needs its generation settings")
+        if self.task == "summarize" and (self.generation is None) == (self.extractive is None):
+            raise ValueError("a summarize pack needs generation or extractive settings (exactly one)")
+        if self.extractive is not None and (
+            len(self.labels) < 2 or self.extractive.positive_label not in self.labels
+        ):
+            raise ValueError("an extractive pack needs two or more labels, its positive label among them")
         return self
 
     @model_validator(mode="after")

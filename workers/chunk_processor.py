@@ -18,12 +18,11 @@ from nightclerk.shared.messages import ChunkMessage
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
 from nightclerk.shared.store import ResultStore
 from nightclerk.workers.classifier import ClassifierRuntime
-from nightclerk.workers.generation.summarizer import SummarizerRuntime
-from nightclerk.workers.pack_registry import PackRegistry
+from nightclerk.workers.pack_registry import PackRegistry, Summarizer
 
 log = get_logger(__name__)
 AnyDocument = EhrNote | RepairTicket | Literature
-Runtime = ClassifierRuntime | SummarizerRuntime
+Runtime = ClassifierRuntime | Summarizer
 DONE_EVENTS = {"classify": "chunk_classified", "summarize": "chunk_summarized"}
 
 
@@ -91,7 +90,7 @@ class ChunkProcessor:
         if not documents:
             return [], []
         try:
-            if isinstance(runtime, SummarizerRuntime):
+            if not isinstance(runtime, ClassifierRuntime):
                 return self._summarize(runtime, documents, chunk_id, queue_ms), []
             return self._infer(runtime, documents, chunk_id, queue_ms), []
         except InferenceError:
@@ -127,7 +126,7 @@ class ChunkProcessor:
         return rows
 
     def _summarize(
-        self, runtime: SummarizerRuntime, documents: list[AnyDocument], chunk_id: str, queue_ms: float
+        self, runtime: Summarizer, documents: list[AnyDocument], chunk_id: str, queue_ms: float
     ) -> list[ResultRow]:
         summarized = runtime.summarize([d.text for d in documents], [d.kind for d in documents])
         rows = []

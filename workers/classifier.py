@@ -29,14 +29,20 @@ class Classified:
     infer_ms: np.ndarray  # (n_docs,)
 
 
-def choose_variant(manifest: PackManifest, placement: Placement, precision: str) -> Variant:
+def choose_variant(
+    manifest: PackManifest,
+    placement: Placement,
+    precision: str,
+    *,
+    cpu_preference: tuple[str, ...] = ("int8", "fp32"),
+) -> Variant:
     if precision != "auto":
         variant = manifest.variant(precision)
         if variant is None:
             have = [v.precision for v in manifest.variants]
             raise ConfigError(f"pack {manifest.name} has no {precision} variant (it has {have})")
         return variant
-    preference = ("fp16", "fp32", "int8") if placement.device == "cuda" else ("int8", "fp32")
+    preference = ("fp16", "fp32", "int8") if placement.device == "cuda" else cpu_preference
     for wanted in preference:
         variant = manifest.variant(wanted)
         if variant is not None and variant.device in ("any", placement.device):

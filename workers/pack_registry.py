@@ -10,13 +10,16 @@ import onnxruntime as ort
 
 from nightclerk.shared.errors import PackNotFound
 from nightclerk.shared.logging import get_logger
+from nightclerk.shared.manifest import read_manifest
 from nightclerk.shared.settings import Settings
 from nightclerk.workers.classifier import ClassifierRuntime
 from nightclerk.workers.device import Placement, choose_placement
+from nightclerk.workers.extractive import ExtractiveRuntime
 from nightclerk.workers.generation.summarizer import SummarizerRuntime
 
 log = get_logger(__name__)
 R = TypeVar("R")
+Summarizer = SummarizerRuntime | ExtractiveRuntime
 
 
 class PackRegistry:
@@ -24,7 +27,7 @@ class PackRegistry:
         self.settings = settings
         self.placement = placement or choose_placement(settings.device, ort.get_available_providers())
         self._classifiers: dict[str, ClassifierRuntime] = {}
-        self._summarizers: dict[str, SummarizerRuntime] = {}
+        self._summarizers: dict[str, Summarizer] = {}
 
     def classifier_for(self, kind: str) -> ClassifierRuntime:
         def load(path: Path) -> ClassifierRuntime:
@@ -36,8 +39,14 @@ class PackRegistry:
 
         return _cached(self._classifiers, self.settings.classify_packs, "classify", kind, self.settings, load)
 
-    def summarizer_for(self, kind: str) -> SummarizerRuntime:
-        def load(path: Path) -> SummarizerRuntime:
+    def summarizer_for(self, kind: str) -> Summarizer:
+        def load(path: Path) -> Summarizer:
+            if read_manifest(path).extractive is not None:  # a sentence classifier, batched like one
+                return ExtractiveRuntime(
+                    path, self.placement, precision=self.settings.precision,
+                    threads=self.settings.intra_op_threads, token_budget=self.settings.batch_token_budget,
+                    max_batch_docs=self.settings.max_batch_docs,
+                )  # fmt: skip
             return SummarizerRuntime(
                 path, self.placement, precision=self.settings.precision,
                 threads=self.settings.intra_op_threads, max_batch_docs=self.settings.max_summary_batch_docs,

@@ -29,10 +29,11 @@ def test_skips_with_a_reason_when_data_is_absent(tmp_path: Path, monkeypatch: py
         ("ehr-specialty", "skipped"),
         ("ticket-system", "skipped"),
         ("lit-pubtype", "skipped"),
+        ("summarizer-extractive", "skipped"),
     ]
-    assert "NIGHTCLERK_SHARED_DATA" in outcomes[0].detail
+    assert "NIGHTCLERK_SHARED_DATA" in outcomes[0].detail and "NIGHTCLERK_SHARED_DATA" in outcomes[3].detail
     assert "nightclerk data fetch" in outcomes[1].detail and "nightclerk data fetch" in outcomes[2].detail
-    assert len(lines) == 3
+    assert len(lines) == 4
 
 
 def test_present_packs_are_verified_not_rebuilt(
@@ -44,7 +45,7 @@ def test_present_packs_are_verified_not_rebuilt(
         shutil.copytree(tiny_pack_dir, packs / pack.name)
     # the manifest names the tiny pack; verification only checks files, which is what matters here
     outcomes = ensure_demo_packs(packs, tmp_path / "data", tmp_path / "wheels", say=lambda _: None)
-    assert [o.status for o in outcomes] == ["present", "present", "present"]
+    assert [o.status for o in outcomes] == ["present", "present", "present", "skipped"]
 
 
 def test_tampered_pack_is_rebuilt(
@@ -114,7 +115,7 @@ def test_summarizer_is_attempted_only_when_an_adapter_is_named(
         summarizer_adapter=tmp_path / "adapter",
     )  # fmt: skip
     assert [(o.name, o.status) for o in outcomes][-1] == ("summarizer", "skipped")
-    assert len(outcomes) == 4
+    assert len(outcomes) == 5
 
 
 def test_present_summarizer_is_verified_not_rebuilt(tiny_summarizer_pack: Path, tmp_path: Path) -> None:

@@ -63,8 +63,18 @@ def test_classify_needs_two_labels() -> None:
 def test_summarize_needs_generation_settings() -> None:
     manifest = PackManifest.model_validate(_summarizer())
     assert manifest.generation is not None and manifest.generation.prompt_for("ehr_note") == CHAT
-    with pytest.raises(ValidationError, match="generation settings"):
+    with pytest.raises(ValidationError, match="generation or extractive settings"):
         PackManifest.model_validate({**_summarizer(), "generation": None})
+
+
+def test_extractive_summarize_packs_name_a_positive_label_among_their_labels() -> None:
+    extractive = {"positive_label": "summary", "max_sentences": 24}
+    data = {**_summarizer(), "generation": None, "extractive": extractive, "labels": ["context", "summary"]}
+    assert PackManifest.model_validate(data).extractive is not None
+    with pytest.raises(ValidationError, match="positive label among them"):
+        PackManifest.model_validate({**data, "labels": ["context", "other"]})
+    with pytest.raises(ValidationError, match="exactly one"):
+        PackManifest.model_validate({**data, "generation": _summarizer()["generation"]})
 
 
 def test_every_graph_file_needs_a_hash() -> None:

@@ -73,7 +73,9 @@ class SummarizerRuntime:
         self.manifest = verify_pack(pack_dir, task=self.task)
         assert self.manifest.generation is not None  # the manifest validator requires it for summarize
         self.spec = self.manifest.generation
-        self.variant = choose_variant(self.manifest, placement, precision)
+        # fp32 first on CPU: weight-only int8 generated no faster than fp32 on an AVX2 CPU (README, Speed);
+        # NIGHTCLERK_PRECISION=int8 picks it where int8 kernels pay (VNNI, AMX)
+        self.variant = choose_variant(self.manifest, placement, precision, cpu_preference=("fp32", "int8"))
         graphs = self.variant.graphs or {DECODER_GRAPH: self.variant.file}
         picker = RowPicker(placement)
 

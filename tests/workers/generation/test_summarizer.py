@@ -85,3 +85,8 @@ def test_prompt_keeps_the_template_and_cuts_only_the_document() -> None:
         and marked[-1] == sep
         and marked[1:-1] == PromptEncoder(tokenizer).encode(template, "cardiac", 16)
     )
+
+
+def test_auto_precision_on_cpu_prefers_fp32_and_int8_is_there_when_asked(tiny_summarizer: Path) -> None:
+    assert SummarizerRuntime(tiny_summarizer, CPU).variant.precision == "fp32"
+    assert SummarizerRuntime(tiny_summarizer, CPU, precision="int8").variant.precision == "int8"
