@@ -11,8 +11,8 @@ decimals that a regular expression would split on). The pack build uses this sam
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,17 @@ NO_SENTENCE = "no sentence long enough to quote"
 WORDS_PER_SENTENCE = 40  # words segmented per candidate wanted: segmenting a whole long note is slow
 
 
-@lru_cache(maxsize=1)
-def _segmenter() -> Any:
-    import pysbd
+_local = threading.local()
 
-    return pysbd.Segmenter(language="en", clean=False)
+
+def _segmenter() -> Any:
+    """One ``pysbd`` segmenter per thread: ``segment`` keeps the text it works on in the object."""
+    segmenter = getattr(_local, "segmenter", None)
+    if segmenter is None:
+        import pysbd
+
+        segmenter = _local.segmenter = pysbd.Segmenter(language="en", clean=False)
+    return segmenter
 
 
 def candidate_sentences(text: str, spec: ExtractiveSpec) -> list[str]:
