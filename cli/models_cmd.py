@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nightclerk.exporters.datasets import require_mtsamples
 from nightclerk.shared.errors import NightclerkError, PackError, PackIntegrityError
 from nightclerk.shared.logging import configure_logging
 from nightclerk.shared.manifest import PackManifest, read_manifest, verify_pack
@@ -61,15 +62,9 @@ def _summary(manifest: PackManifest) -> str:
     return f"{head}; {scores or 'no eval metrics'}{tail}"
 
 
-def _mtsamples() -> Path:
-    """MTSamples ``notes.csv`` (what the summarize packs are trained and scored on), or DataNotFound."""
-    from nightclerk.exporters.datasets import mtsamples_path
-    from nightclerk.exporters.errors import DataNotFound
-
-    path = mtsamples_path()
-    if path is None:
-        raise DataNotFound("MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
-    return path
+def _report_built(manifest: PackManifest, packs: Path | None) -> None:
+    _console().print(_summary(manifest), highlight=False)
+    _console().print(f"written to {_packs_dir(packs) / manifest.name}", highlight=False)
 
 
 def _inputs(names: list[str]) -> str:
@@ -161,8 +156,7 @@ def build(
         )
     except NightclerkError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
-    _console().print(_summary(manifest), highlight=False)
-    _console().print(f"written to {_packs_dir(packs) / name}", highlight=False)
+    _report_built(manifest, packs)
 
 
 @app.command("list")
@@ -298,24 +292,23 @@ def ensure_demo(
 def summary_examples(
     out: Annotated[Path, typer.Option("--out", help="JSONL file to write")],
     max_input_tokens: Annotated[int, typer.Option("--max-input-tokens", min=16, max=4096)] = 512,
-    max_target_tokens: Annotated[int, typer.Option("--max-target-tokens", min=4, max=512)] = 64,
-    pubmed_citations: Annotated[int, typer.Option("--pubmed-citations", min=0)] = 2000,
+    max_target_tokens: Annotated[
+        int, typer.Option("--max-target-tokens", min=4, max=512, help="longer references are cut")
+    ] = 96,
 ) -> None:
-    """Write fine-tuning examples for the summarizer (MTSamples note -> description, PubMed abstract ->
-    title; train/val/eval parts by text hash), tokenized with the pack's prompts, for
-    `python -m nightclerk.exporters.generation.lora` on a GPU machine."""
+    """Write fine-tuning examples for the summarizer (MTSamples note -> description, the first 2,000 PubMed
+    abstracts with a title -> title; train/val/eval parts by text hash), tokenized with the pack's prompts,
+    for `python -m nightclerk.exporters.generation.lora` on a GPU machine."""
     from nightclerk.exporters.generation.lora import write_examples
     from nightclerk.exporters.generation.smollm2 import EOS_TOKEN_IDS, SUMMARY_PROMPTS, fetch_smollm2
-    from nightclerk.exporters.generation.summary_data import mtsamples_pairs, pubmed_pairs
+    from nightclerk.exporters.generation.summary_data import PUBMED_CITATIONS, mtsamples_pairs, pubmed_pairs
     from nightclerk.exporters.generation.summary_examples import build_examples
 
     data_dir = get_settings().data_dir
     try:
-        notes = _mtsamples()
+        notes = require_mtsamples()
         checkpoint = fetch_smollm2(data_dir / "wheels", data_dir / "models" / "smollm2-135m-instruct")
-        pairs = mtsamples_pairs(notes)
-        if pubmed_citations:
-            pairs += pubmed_pairs(data_dir / "wheels", limit=pubmed_citations)
+        pairs = mtsamples_pairs(notes) + pubmed_pairs(data_dir / "wheels", limit=PUBMED_CITATIONS)
         examples = build_examples(
             pairs, checkpoint / "tokenizer.json", SUMMARY_PROMPTS, max_input_tokens=max_input_tokens,
             max_target_tokens=max_target_tokens, stop_id=EOS_TOKEN_IDS[0],
@@ -354,7 +347,7 @@ def build_summarizer(
     )  # fmt: skip
     say = _console(stderr=True)
     try:
-        notes = _mtsamples()
+        notes = require_mtsamples()
         manifest = build(
             _packs_dir(packs),
             wheels_dir=data_dir / "wheels",
@@ -365,8 +358,7 @@ def build_summarizer(
         )
     except NightclerkError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
-    _console().print(_summary(manifest), highlight=False)
-    _console().print(f"written to {_packs_dir(packs) / name}", highlight=False)
+    _report_built(manifest, packs)
 
 
 @app.command("build-extractive")
@@ -387,7 +379,7 @@ def build_extractive(
     recipe = ExtractiveRecipe(name=name, max_sentences=max_sentences, epochs=epochs, eval_limit=eval_limit)
     say = _console(stderr=True)
     try:
-        notes = _mtsamples()
+        notes = require_mtsamples()
         manifest = build(
             _packs_dir(packs),
             mtsamples=notes,
@@ -396,5 +388,4 @@ def build_extractive(
         )
     except NightclerkError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
-    _console().print(_summary(manifest), highlight=False)
-    _console().print(f"written to {_packs_dir(packs) / name}", highlight=False)
+    _report_built(manifest, packs)

@@ -47,6 +47,9 @@ def shared_data_dir() -> Path | None:
     return None
 
 
+MTSAMPLES_MISSING = f"MTSamples notes.csv not found (set {SHARED_DATA_ENV})"
+
+
 def mtsamples_path() -> Path | None:
     """``notes.csv`` of MTSamples, or ``None`` when it is not on this machine."""
     folder = shared_data_dir()
@@ -54,6 +57,14 @@ def mtsamples_path() -> Path | None:
         return None
     path = folder / MTSAMPLES_FILE
     return path if path.is_file() else None
+
+
+def require_mtsamples() -> Path:
+    """``notes.csv`` of MTSamples; :class:`DataNotFound` saying where to point when it is not here."""
+    path = mtsamples_path()
+    if path is None:
+        raise DataNotFound(MTSAMPLES_MISSING)
+    return path
 
 
 def nestor_path(out_dir: Path) -> Path:

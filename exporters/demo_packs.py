@@ -24,9 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from nightclerk.exporters.datasets import NESTOR_WHEEL, fetch_nestor, mtsamples_path, nestor_path
+from nightclerk.exporters.datasets import (
+    MTSAMPLES_MISSING,
+    NESTOR_WHEEL,
+    fetch_nestor,
+    mtsamples_path,
+    nestor_path,
+)
 from nightclerk.shared.errors import NightclerkError, PackError
 from nightclerk.shared.manifest import PackManifest, verify_pack
 
@@ -77,11 +84,7 @@ def demo_data(pack: DemoPack, data_dir: Path, wheels_dir: Path) -> tuple[Path | 
     """The data file for a demo pack (extracting nestor from its wheel if needed), or None and why."""
     if pack is EHR_SPECIALTY:
         path = mtsamples_path()
-        return (
-            (path, str(path))
-            if path
-            else (None, "MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)")
-        )
+        return (path, str(path)) if path else (None, MTSAMPLES_MISSING)
     if pack is LIT_PUBTYPE:
         from nightclerk.exporters.pubmed import PUBMED_FILE, PUBMED_WHEEL, fetch_pubmed
 
@@ -99,6 +102,33 @@ def demo_data(pack: DemoPack, data_dir: Path, wheels_dir: Path) -> tuple[Path | 
     if (wheels_dir / NESTOR_WHEEL).is_file():
         return fetch_nestor(wheels_dir, data_dir / "nestor"), f"extracted from {wheels_dir / NESTOR_WHEEL}"
     return None, f"{target} missing and no {NESTOR_WHEEL} in {wheels_dir} (run `nightclerk data fetch`)"
+
+
+def _present(packs_dir: Path, name: str, task: str | None, say: Callable[[str], None]) -> Outcome | None:
+    """``present`` when the pack is there and verifies; None (after saying why) when it must be built."""
+    if not (packs_dir / name).exists():
+        return None
+    try:
+        manifest = verify_pack(packs_dir / name, task=task)
+    except PackError as exc:
+        say(f"{name}: present but unusable ({exc}); rebuilding")
+        return None
+    return Outcome(name, "present", f"version {manifest.version}", manifest)
+
+
+def _skipped(name: str, reason: str, say: Callable[[str], None]) -> Outcome:
+    say(f"{name}: skipped: {reason}")
+    return Outcome(name, "skipped", reason)
+
+
+def _attempt(name: str, build: Callable[[], PackManifest], say: Callable[[str], None]) -> Outcome:
+    """Run one build; a failure is an outcome, not an exception, so the next pack is still built."""
+    try:
+        manifest = build()
+    except NightclerkError as exc:
+        say(f"{name}: failed: {type(exc).__name__}: {exc}")
+        return Outcome(name, "failed", f"{type(exc).__name__}: {exc}")
+    return Outcome(name, "built", f"version {manifest.version}", manifest)
 
 
 def ensure_demo_packs(
@@ -121,42 +151,38 @@ def ensure_demo_packs(
 
     outcomes: list[Outcome] = []
     for pack in DEMO_PACKS:
-        if not force and (packs_dir / pack.name).exists():
-            try:
-                manifest = verify_pack(packs_dir / pack.name)
-            except PackError as exc:
-                say(f"{pack.name}: present but unusable ({exc}); rebuilding")
-            else:
-                outcomes.append(Outcome(pack.name, "present", f"version {manifest.version}", manifest))
-                continue
+        present = None if force else _present(packs_dir, pack.name, None, say)
+        if present is not None:
+            outcomes.append(present)
+            continue
         data, where = demo_data(pack, data_dir, wheels_dir)
         if data is None:
-            say(f"{pack.name}: skipped: {where}")
-            outcomes.append(Outcome(pack.name, "skipped", where))
+            outcomes.append(_skipped(pack.name, where, say))
             continue
         say(f"{pack.name}: building from {where}")
-        try:
-            manifest = build_pack(
+        outcomes.append(
+            _attempt(
                 pack.name,
-                data,
-                pack.text_column,
-                pack.label_column,
-                packs_dir,
-                method="finetune",
-                top_labels=pack.top_labels,
-                min_examples=pack.min_examples,
-                max_tokens=pack.max_tokens,
-                max_rows=pack.max_rows,
-                max_per_label=pack.max_per_label,
-                max_train_rows=pack.max_train_rows,
-                drop_labels=pack.drop_labels,
-                progress=progress,
+                partial(
+                    build_pack,
+                    pack.name,
+                    data,
+                    pack.text_column,
+                    pack.label_column,
+                    packs_dir,
+                    method="finetune",
+                    top_labels=pack.top_labels,
+                    min_examples=pack.min_examples,
+                    max_tokens=pack.max_tokens,
+                    max_rows=pack.max_rows,
+                    max_per_label=pack.max_per_label,
+                    max_train_rows=pack.max_train_rows,
+                    drop_labels=pack.drop_labels,
+                    progress=progress,
+                ),
+                say,
             )
-        except NightclerkError as exc:  # one failed pack does not stop the others
-            say(f"{pack.name}: failed: {type(exc).__name__}: {exc}")
-            outcomes.append(Outcome(pack.name, "failed", f"{type(exc).__name__}: {exc}"))
-            continue
-        outcomes.append(Outcome(pack.name, "built", f"version {manifest.version}", manifest))
+        )
     outcomes.append(ensure_extractive(packs_dir, force=force, say=say, progress=progress))
     if summarizer_adapter is not None:
         models = models_dir if models_dir is not None else wheels_dir.parent / "models"
@@ -173,25 +199,18 @@ def ensure_extractive(
     from nightclerk.exporters.generation.extractive_pack import ExtractiveRecipe, build_extractive
 
     recipe = ExtractiveRecipe()
-    if not force and (packs_dir / recipe.name).exists():
-        try:
-            manifest = verify_pack(packs_dir / recipe.name, task="summarize")
-        except PackError as exc:
-            say(f"{recipe.name}: present but unusable ({exc}); rebuilding")
-        else:
-            return Outcome(recipe.name, "present", f"version {manifest.version}", manifest)
+    present = None if force else _present(packs_dir, recipe.name, "summarize", say)
+    if present is not None:
+        return present
     notes = mtsamples_path()
     if notes is None:
-        reason = "MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)"
-        say(f"{recipe.name}: skipped: {reason}")
-        return Outcome(recipe.name, "skipped", reason)
+        return _skipped(recipe.name, MTSAMPLES_MISSING, say)
     say(f"{recipe.name}: building from {notes}")
-    try:
-        manifest = build_extractive(packs_dir, mtsamples=notes, recipe=recipe, log=say, progress=progress)
-    except NightclerkError as exc:
-        say(f"{recipe.name}: failed: {type(exc).__name__}: {exc}")
-        return Outcome(recipe.name, "failed", f"{type(exc).__name__}: {exc}")
-    return Outcome(recipe.name, "built", f"version {manifest.version}", manifest)
+    return _attempt(
+        recipe.name,
+        lambda: build_extractive(packs_dir, mtsamples=notes, recipe=recipe, log=say, progress=progress),
+        say,
+    )
 
 
 def ensure_summarizer(
@@ -209,39 +228,26 @@ def ensure_summarizer(
     from nightclerk.exporters.generation.smollm2 import SMOLLM2_WHEEL
 
     name = "summarizer"
-    if not force and (packs_dir / name).exists():
-        try:
-            manifest = verify_pack(packs_dir / name, task="summarize")
-        except PackError as exc:
-            say(f"{name}: present but unusable ({exc}); rebuilding")
-        else:
-            return Outcome(name, "present", f"version {manifest.version}", manifest)
+    present = None if force else _present(packs_dir, name, "summarize", say)
+    if present is not None:
+        return present
+    if not (adapter / ADAPTER_WEIGHTS).is_file():
+        return _skipped(
+            name, f"no LoRA adapter at {adapter} (fine-tune one on a GPU: README, Summarization)", say
+        )
+    if not (wheels_dir / SMOLLM2_WHEEL).is_file():
+        return _skipped(name, f"no {SMOLLM2_WHEEL} in {wheels_dir} (make {wheels_dir / SMOLLM2_WHEEL})", say)
     notes = mtsamples_path()
-    missing = (
-        f"no LoRA adapter at {adapter} (fine-tune one on a GPU: README, Summarization)"
-        if not (adapter / ADAPTER_WEIGHTS).is_file()
-        else f"no {SMOLLM2_WHEEL} in {wheels_dir} (make {wheels_dir / SMOLLM2_WHEEL})"
-        if not (wheels_dir / SMOLLM2_WHEEL).is_file()
-        else "MTSamples notes.csv not found (set NIGHTCLERK_SHARED_DATA)"
-        if notes is None
-        else None
-    )
-    if missing is not None or notes is None:
-        say(f"{name}: skipped: {missing}")
-        return Outcome(name, "skipped", str(missing))
+    if notes is None:
+        return _skipped(name, MTSAMPLES_MISSING, say)
     from nightclerk.exporters.generation.summarizer_pack import SummarizerRecipe, build_summarizer
 
     say(f"{name}: building from SmolLM2-135M-Instruct + {adapter}")
-    try:
-        manifest = build_summarizer(
-            packs_dir,
-            wheels_dir=wheels_dir,
-            models_dir=models_dir,
-            mtsamples=notes,
-            recipe=SummarizerRecipe(name=name, adapter_dir=adapter),
-            log=say,
-        )
-    except NightclerkError as exc:
-        say(f"{name}: failed: {type(exc).__name__}: {exc}")
-        return Outcome(name, "failed", f"{type(exc).__name__}: {exc}")
-    return Outcome(name, "built", f"version {manifest.version}", manifest)
+    recipe = SummarizerRecipe(name=name, adapter_dir=adapter)
+    return _attempt(
+        name,
+        lambda: build_summarizer(
+            packs_dir, wheels_dir=wheels_dir, models_dir=models_dir, mtsamples=notes, recipe=recipe, log=say
+        ),
+        say,
+    )

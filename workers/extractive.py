@@ -12,13 +12,13 @@ decimals that a regular expression would split on). The pack build uses this sam
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nightclerk.shared.errors import PackInvalid
+from nightclerk.shared.errors import InferenceError, PackInvalid
 from nightclerk.shared.manifest import ExtractiveSpec, Variant
 from nightclerk.workers.classifier import ClassifierRuntime
 from nightclerk.workers.device import Placement
@@ -41,17 +41,24 @@ def _segmenter() -> Any:
     return segmenter
 
 
-def candidate_sentences(text: str, spec: ExtractiveSpec) -> list[str]:
-    """The first ``spec.max_sentences`` sentences with at least ``spec.min_sentence_words`` words.
+def sentences(text: str, max_words: int) -> Iterator[str]:
+    """The sentences of the text's first ``max_words`` words, in order, whitespace collapsed.
 
     MTSamples-style section headers written as ``"HISTORY:, text"`` lose their stray comma first.
     """
-    words = text.replace(":,", ": ").split()[: spec.max_sentences * WORDS_PER_SENTENCE]
-    found = []
+    words = text.replace(":,", ": ").split()[:max_words]
     for sentence in _segmenter().segment(" ".join(words)):
         cleaned = " ".join(str(sentence).split())
-        if len(cleaned.split()) >= spec.min_sentence_words:
-            found.append(cleaned)
+        if cleaned:
+            yield cleaned
+
+
+def candidate_sentences(text: str, spec: ExtractiveSpec) -> list[str]:
+    """The first ``spec.max_sentences`` sentences with at least ``spec.min_sentence_words`` words."""
+    found = []
+    for sentence in sentences(text, spec.max_sentences * WORDS_PER_SENTENCE):
+        if len(sentence.split()) >= spec.min_sentence_words:
+            found.append(sentence)
             if len(found) == spec.max_sentences:
                 break
     return found
@@ -118,27 +125,30 @@ def pick_sentences(scorer: ClassifierRuntime, spec: ExtractiveSpec, texts: Seque
     scored = np.zeros(n, dtype=np.int64)
     elapsed_ms = np.zeros(n)
     inputs: list[str] = []
-    sentences: list[list[str]] = [[] for _ in texts]
+    found: list[list[str]] = [[] for _ in texts]
     for index, text in enumerate(texts):
         if not text.strip():
             reasons[index] = EMPTY_TEXT
             continue
-        sentences[index] = candidate_sentences(text, spec)
-        if not sentences[index]:
+        try:
+            found[index] = candidate_sentences(text, spec)
+        except Exception as exc:  # the splitter's message may quote the text: keep only its type
+            raise InferenceError(f"sentence splitting failed: {type(exc).__name__}") from None
+        if not found[index]:
             reasons[index] = NO_SENTENCE
-        inputs.extend(scorer_input(p, sentence) for p, sentence in enumerate(sentences[index], start=1))
+        inputs.extend(scorer_input(p, sentence) for p, sentence in enumerate(found[index], start=1))
     if inputs:
         classified = scorer.classify(inputs)
         probability = classified.probabilities[:, scorer.labels.index(spec.positive_label)]
         cost = classified.tokenize_ms + classified.infer_ms
         start = 0
-        for index, found in enumerate(sentences):
-            if not found:
+        for index, candidates in enumerate(found):
+            if not candidates:
                 continue
-            rows = slice(start, start + len(found))
+            rows = slice(start, start + len(candidates))
             best = np.argsort(-probability[rows], kind="stable")[: spec.summary_sentences]
-            summaries[index] = " ".join(found[i] for i in sorted(best.tolist()))
-            scored[index] = len(found)
+            summaries[index] = " ".join(candidates[i] for i in sorted(best.tolist()))
+            scored[index] = len(candidates)
             elapsed_ms[index] = float(cost[rows].sum())
-            start += len(found)
+            start += len(candidates)
     return Summarized(summaries, reasons, scored, np.zeros(n, dtype=np.int64), elapsed_ms)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nightclerk.exporters.errors import TrainingDataError
-from nightclerk.exporters.generation.rouge import LeadSentence, rouge
+from nightclerk.exporters.generation.rouge import lead_sentence, rouge
 from nightclerk.exporters.generation.summary_data import SummaryPair, mtsamples_pairs, split
 from nightclerk.exporters.pack_writer import PackWriter
 from nightclerk.shared.manifest import ExtractiveSpec, PackManifest, sha256_file
@@ -171,8 +171,9 @@ def _quality(
     """ROUGE of the sentence picked per held-out note, for each CPU variant, beside lead-1; notes/s."""
     references = [pair.reference for pair in held_out]
     texts = [pair.text for pair in held_out]
-    lead = LeadSentence()
-    metrics: dict[str, Any] = rouge([lead(t) for t in texts], references).as_metrics("lead1_ehr_note_")
+    metrics: dict[str, Any] = rouge([lead_sentence(t) for t in texts], references).as_metrics(
+        "lead1_ehr_note_"
+    )
     metrics["eval_documents_ehr_note"] = len(held_out)
     placement = Placement("cpu", ["CPUExecutionProvider"])
     for variant in classifier.variants:

@@ -281,7 +281,7 @@ def _main() -> None:
     from nightclerk.exporters.generation import smollm2
 
     if args.gguf:
-        model, tokenizer = smollm2._from_gguf(args.gguf)
+        model, tokenizer = smollm2.from_gguf(args.gguf)
     elif args.checkpoint:
         model, tokenizer = smollm2.load_smollm2(args.checkpoint), smollm2.load_tokenizer(args.checkpoint)
     else:

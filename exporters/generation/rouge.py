@@ -1,9 +1,9 @@
 """ROUGE-1 / ROUGE-L F1 of summaries against references, and the lead-1 baseline they are judged beside.
 
 Scores come from Google's ``rouge-score`` (the reference implementation: Porter stemming on, its own
-tokenizer), averaged over documents. Lead-1 is the first sentence of the document, found by ``pysbd``
-(rule-based, no model data to download) after undoing MTSamples' export quirk of a comma after each
-section header (``"HISTORY:, The patient..."``).
+tokenizer), averaged over documents. Lead-1 is the first sentence of the document as the extractive
+summarizer splits it (:func:`nightclerk.workers.extractive.sentences`: ``pysbd``, MTSamples' stray comma
+after section headers undone).
 """
 
 from __future__ import annotations
@@ -42,17 +42,8 @@ def rouge(predictions: Sequence[str], references: Sequence[str]) -> RougeScores:
     return RougeScores(r1 / n, rl / n, n)
 
 
-class LeadSentence:
-    """The first sentence of a document (``pysbd``'s English rules)."""
+def lead_sentence(text: str) -> str:
+    """The first sentence of a document, split as the extractive summarizer splits ('' when there is none)."""
+    from nightclerk.workers.extractive import sentences
 
-    def __init__(self) -> None:
-        import pysbd
-
-        self._segmenter = pysbd.Segmenter(language="en", clean=False)
-
-    def __call__(self, text: str) -> str:
-        head = " ".join(text.replace(":,", ": ").split()[:LEAD_WORDS])
-        for sentence in self._segmenter.segment(head):
-            if sentence.strip():
-                return str(sentence).strip()
-        return ""
+    return next(sentences(text, LEAD_WORDS), "")

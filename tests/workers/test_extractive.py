@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nightclerk.shared.errors import PackInvalid
+from nightclerk.shared.errors import InferenceError, PackInvalid
 from nightclerk.shared.manifest import ExtractiveSpec
 from nightclerk.shared.settings import Settings
 from nightclerk.workers.classifier import ClassifierRuntime
@@ -81,3 +81,19 @@ def test_the_registry_serves_an_extractive_pack_and_a_classifier_refuses_it(
     assert runtime.variant.precision in ("int8", "fp32")
     with pytest.raises(PackInvalid, match="not a classify pack"):
         ClassifierRuntime(extractive_pack, CPU)
+
+
+def test_a_splitter_failure_is_an_inference_error_without_the_text(
+    extractive_pack: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nightclerk.workers.extractive as extractive
+
+    class Broken:
+        def segment(self, text: str) -> list[str]:
+            raise ValueError(f"cannot split {text!r}")
+
+    runtime = ExtractiveRuntime(extractive_pack, CPU)
+    monkeypatch.setattr(extractive, "_segmenter", Broken)
+    with pytest.raises(InferenceError) as caught:
+        runtime.summarize([NOTE], ["ehr_note"])
+    assert str(caught.value) == "sentence splitting failed: ValueError"  # the chunk retries one by one

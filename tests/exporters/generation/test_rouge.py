@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nightclerk.exporters.generation.rouge import LeadSentence, rouge
+from nightclerk.exporters.generation.rouge import lead_sentence, rouge
 
 
 def test_identical_summaries_score_one_and_disjoint_ones_zero() -> None:
@@ -33,10 +33,11 @@ def test_mismatched_or_empty_inputs_are_errors() -> None:
 
 
 def test_lead_sentence_undoes_the_section_comma() -> None:
-    lead = LeadSentence()
     text = (
         "HISTORY OF PRESENT ILLNESS:, The patient is a 45-year-old man with knee pain. "
         "He fell on Dr. Smith's stairs."
     )
-    assert lead(text) == "HISTORY OF PRESENT ILLNESS: The patient is a 45-year-old man with knee pain."
-    assert lead("   ") == ""
+    assert (
+        lead_sentence(text) == "HISTORY OF PRESENT ILLNESS: The patient is a 45-year-old man with knee pain."
+    )
+    assert lead_sentence("   ") == ""
