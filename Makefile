@@ -19,6 +19,7 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - end-to-end vs bare ONNX Runtime throughput"
 	@echo "make bench-generation - SmolLM2 greedy generation: worker runtime (fp32, int8) vs transformers"
+	@echo "                        (on a GPU: make bench-generation ARGS='--device cuda')"
 	@echo "make bench-summarize  - notes/s and ROUGE-L of the built summarize packs, side by side"
 
 $(STAMP): pyproject.toml
@@ -67,7 +68,7 @@ bench: packs
 	$(BIN)/python bench/e2e_vs_bare.py
 
 bench-generation: $(STAMP) $(SMOLLM2_WHEEL)
-	$(BIN)/python bench/generation_vs_transformers.py
+	$(BIN)/python bench/generation_vs_transformers.py $(ARGS)
 
 bench-summarize: packs
 	$(BIN)/python bench/summarize_packs.py

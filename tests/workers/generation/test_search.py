@@ -10,7 +10,7 @@ import torch
 
 from nightclerk.shared.errors import ConfigError, InferenceError
 from nightclerk.workers.device import Placement
-from nightclerk.workers.generation.decoder_only import DecoderOnlyModel
+from nightclerk.workers.generation.decoder_only import DecoderOnlyModel, prefill_groups
 from nightclerk.workers.generation.graphs import GraphRunner, RowPicker
 from nightclerk.workers.generation.search import generate
 from nightclerk.workers.generation.seq2seq import Seq2SeqModel
@@ -89,6 +89,30 @@ def test_decoder_only_batch_equals_one_by_one(tiny_decoder: Any) -> None:
     for settings in SETTINGS.values():
         alone = [generate(model, [prompt], settings)[0] for prompt in PROMPTS]
         assert generate(model, PROMPTS, settings) == alone
+
+
+def test_prefill_groups_hold_prompts_of_similar_length_longest_first() -> None:
+    assert prefill_groups([5, 3, 11, 2, 5]) == [[2], [0, 4], [1], [3]]
+    assert prefill_groups([100, 95, 90, 89], spread=0.9) == [[0, 1, 2], [3]]
+    assert prefill_groups([7, 7, 7]) == [[0, 1, 2]]
+    assert prefill_groups([]) == []
+
+
+def test_grouped_prefill_equals_one_padded_batch(tiny_decoder: Any) -> None:
+    model = _decoder(tiny_decoder)
+    assert len(prefill_groups([len(p) for p in PROMPTS])) > 1  # PROMPTS take the grouped path
+    logits, state = model.start(PROMPTS)
+    padded_logits, padded = model._prefill(PROMPTS)  # the whole batch padded to its longest prompt
+    np.testing.assert_allclose(logits, padded_logits, atol=1e-5)
+    assert np.array_equal(state.mask, padded.mask)
+    assert np.array_equal(state.next_position, padded.next_position)
+    real = padded.mask.astype(bool)  # cache entries under padding differ (zeros vs pad-token keys): masked
+    for grouped, whole in zip(state.cache, padded.cache, strict=True):
+        assert grouped.shape == whole.shape
+        np.testing.assert_allclose(
+            grouped.transpose(0, 2, 1, 3)[real], whole.transpose(0, 2, 1, 3)[real], atol=1e-5
+        )
+        assert not grouped.transpose(0, 2, 1, 3)[~real].any()
 
 
 def test_stop_token_ends_a_row_and_max_new_tokens_bounds_the_rest(tiny_decoder: Any) -> None:
