@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nightclerk.cli import data_cmd, demo_cmd, models_cmd, push_cmd, results_cmd, worker_cmd
+from nightclerk.cli import data_cmd, demo_cmd, feed_cmd, models_cmd, push_cmd, results_cmd, worker_cmd
 
 app = typer.Typer(
     name="nightclerk",
@@ -18,6 +18,7 @@ app.command("results")(results_cmd.results)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(feed_cmd.app, name="feed")
 
 if __name__ == "__main__":
     app()

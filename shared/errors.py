@@ -12,6 +12,7 @@ Messages carry ids, counts, paths and reasons -- never document text (PHI).
     │   └── PackIntegrityError     a file's sha256 differs from the manifest
     ├── StoreError
     │   └── StoreUnavailable       the database cannot be reached (transient: retry)
+    ├── FeedUnavailable            the change feed's Redis cannot be reached (transient: retry)
     └── InferenceError
 """
 
@@ -54,6 +55,10 @@ class StoreError(NightclerkError):
 
 class StoreUnavailable(StoreError):
     """The result store cannot be reached right now; the operation may succeed on retry."""
+
+
+class FeedUnavailable(NightclerkError):
+    """The change feed's Redis cannot be reached right now; announcing may succeed on retry."""
 
 
 class InferenceError(NightclerkError):

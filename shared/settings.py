@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue: str = "nightclerk"
 
+    # Change feed: a Redis Stream (on redis_url) announcing every stored result
+    feed_stream: str = Field(default="nightclerk:results", min_length=1, description="Redis Stream key")
+    feed_max_entries: int = Field(
+        default=1_000_000, ge=1_000, description="the stream is trimmed to about this many entries"
+    )
+
     # Result store: SQLite file under data_dir unless a database URL is given.
     data_dir: Path = Path("var")
     database_url: str | None = None

@@ -46,7 +46,7 @@ def queue_name(redis_url: str) -> Iterator[str]:
     name = f"nightclerk-test-{uuid.uuid4().hex[:10]}"
     yield name
     client = redis.Redis.from_url(redis_url)
-    client.delete(name, f"{name}.rejected")
+    client.delete(name, f"{name}.rejected", f"{name}:results")  # the queue, its rejects, its change feed
     # kombu bookkeeping for this db: only test queues live in it
     client.delete("unacked", "unacked_index", "unacked_mutex")
     for key in client.scan_iter(match="_kombu.binding*"):

@@ -2,7 +2,8 @@
 
 Documents that already have a result for this task and pack version are skipped (a redelivered or re-pushed
 chunk costs a lookup, not inference). A batch that fails is retried document by document so one bad
-document does not sink its chunk.
+document does not sink its chunk. After the rows are committed, every document of the chunk that has a row
+for the task -- stored now or before -- is announced on the change feed (``shared/change_feed.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from nightclerk.shared.change_feed import Announcement, ChangeFeed
 from nightclerk.shared.documents import EhrNote, Literature, RepairTicket
 from nightclerk.shared.errors import InferenceError
 from nightclerk.shared.logging import get_logger
@@ -45,11 +47,20 @@ class ChunkOutcome:
 
 
 class ChunkProcessor:
-    def __init__(self, registry: PackRegistry, store: ResultStore, worker_id: str, top_k: int = 5) -> None:
+    def __init__(
+        self,
+        registry: PackRegistry,
+        store: ResultStore,
+        worker_id: str,
+        top_k: int = 5,
+        *,
+        feed: ChangeFeed | None = None,
+    ) -> None:
         self.registry = registry
         self.store = store
         self.worker_id = worker_id
         self.top_k = top_k
+        self.feed = feed
 
     def process(self, chunk: ChunkMessage) -> ChunkOutcome:
         queue_ms = max((datetime.now(UTC) - chunk.pushed_at).total_seconds() * 1000, 0.0)
@@ -71,6 +82,15 @@ class ChunkProcessor:
         rows, failed = self._rows_for(runtime, pending, chunk.chunk_id, queue_ms)
         outcome.failed.extend(failed)
         outcome.stored += self.store.upsert(rows)
+        if self.feed is not None:  # after the commit: announce what is stored, including what already was
+            stored = done | {row.document_id for row in rows}
+            self.feed.announce(
+                [
+                    Announcement(d.id, d.kind, task, runtime.name, runtime.version, chunk.chunk_id)
+                    for d in chunk.documents
+                    if d.id in stored
+                ]
+            )
         log.info(
             DONE_EVENTS[task],
             chunk_id=chunk.chunk_id,

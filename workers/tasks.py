@@ -10,7 +10,8 @@ from celery import Task
 from pydantic import ValidationError
 
 from nightclerk.shared.celery_app import get_app
-from nightclerk.shared.errors import PackNotFound, StoreUnavailable
+from nightclerk.shared.change_feed import ChangeFeed
+from nightclerk.shared.errors import FeedUnavailable, PackNotFound, StoreUnavailable
 from nightclerk.shared.logging import get_logger
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK, ChunkMessage
 from nightclerk.shared.settings import get_settings
@@ -35,8 +36,11 @@ def get_processor() -> ChunkProcessor:
     if _processor is None:
         settings = get_settings()
         worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        feed = ChangeFeed.from_url(
+            settings.redis_url, settings.feed_stream, max_entries=settings.feed_max_entries
+        )
         _processor = ChunkProcessor(
-            PackRegistry(settings), open_store(settings), worker_id, settings.top_k_labels
+            PackRegistry(settings), open_store(settings), worker_id, settings.top_k_labels, feed=feed
         )
     return _processor
 
@@ -46,7 +50,7 @@ def get_processor() -> ChunkProcessor:
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(StoreUnavailable,),
+    autoretry_for=(StoreUnavailable, FeedUnavailable),
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,

@@ -15,6 +15,7 @@ from celery import signals
 
 from nightclerk.shared import broker
 from nightclerk.shared.celery_app import get_app
+from nightclerk.shared.change_feed import ChangeFeed
 from nightclerk.shared.logging import configure_logging, get_logger
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.store import open_store
@@ -41,7 +42,10 @@ def prepare_worker(settings: Settings, worker_id: str) -> ChunkProcessor:
     ready = registry.preload()
     store = open_store(settings)
     log.info("worker_ready", serves=ready, store=store.describe(), queue=settings.queue, worker_id=worker_id)
-    return ChunkProcessor(registry, store, worker_id, settings.top_k_labels)
+    feed = ChangeFeed.from_url(
+        settings.redis_url, settings.feed_stream, max_entries=settings.feed_max_entries
+    )
+    return ChunkProcessor(registry, store, worker_id, settings.top_k_labels, feed=feed)
 
 
 def run_worker(settings: Settings, *, name: str | None = None, loglevel: str = "INFO") -> None:

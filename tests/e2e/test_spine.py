@@ -19,6 +19,7 @@ from nightclerk.cli.csv_head import csv_head
 from nightclerk.cli.worker_process import WorkerProcess, nightclerk_env
 from nightclerk.shared import broker
 from nightclerk.shared.celery_app import make_celery
+from nightclerk.shared.change_feed import ChangeFeed, FeedConsumer
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.store import ResultStore
@@ -60,6 +61,7 @@ def worker_env(
         "packs_dir": str(tiny_packs),
         "data_dir": str(tmp_path),
         "log_json": "true",
+        "feed_stream": f"{queue_name}:results",  # removed with the queue (conftest)
     }
     if backend == "postgresql":
         env["database_url"] = request.getfixturevalue("postgres_url")
@@ -147,6 +149,14 @@ def test_every_accepted_document_gets_exactly_one_result(
         assert sum(r.kind == "repair_ticket" for r in rows) == TICKETS
         assert all(r.labels and 0.0 <= r.labels[0].score <= 1.0 for r in rows)
         assert {r.precision for r in rows} == {"int8"}  # the CPU default
+        # every stored result was announced on the change feed, with the row's own key
+        feed = ChangeFeed.from_url(worker_env["redis_url"], worker_env["feed_stream"])
+        announced = {
+            (e.announcement.document_id, e.announcement.task, e.announcement.pack_version)
+            for e in FeedConsumer(feed, "e2e", "c1").read(count=10 * expected)
+        }
+        feed.close()
+        assert announced == set(keys)
 
         # The same files again: no second result.
         for path, mapping in ((notes, "mtsamples"), (tickets, "nestor")):
