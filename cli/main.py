@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from nightclerk.cli import data_cmd, demo_cmd, feed_cmd, models_cmd, push_cmd, results_cmd, worker_cmd
+from nightclerk.cli import (
+    data_cmd,
+    demo_cmd,
+    feed_cmd,
+    models_cmd,
+    push_cmd,
+    results_cmd,
+    worker_cmd,
+    writeback_cmd,
+)
 
 app = typer.Typer(
     name="nightclerk",
@@ -16,6 +25,7 @@ app.command("push")(push_cmd.push)
 app.command("worker")(worker_cmd.worker)
 app.command("results")(results_cmd.results)
 app.command("demo")(demo_cmd.demo)
+app.command("writeback")(writeback_cmd.writeback)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(feed_cmd.app, name="feed")

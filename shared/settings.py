@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DocumentKind = Literal["ehr_note", "repair_ticket", "literature"]
@@ -26,6 +26,16 @@ class Settings(BaseSettings):
     feed_max_entries: int = Field(
         default=1_000_000, ge=1_000, description="the stream is trimmed to about this many entries"
     )
+
+    # Ticket write-back (nightclerk writeback): follows the change feed, POSTs each ticket's result
+    writeback_url_template: str | None = Field(
+        default=None, description="e.g. https://tickets.example/api/issues/{source_id}/classification"
+    )
+    writeback_auth_header: SecretStr | None = Field(default=None, description="'Name: value'")
+    writeback_kinds: list[str] = Field(default_factory=lambda: ["repair_ticket"])
+    writeback_group: str = Field(default="ticket-writeback", min_length=1, description="feed consumer group")
+    writeback_timeout_s: float = Field(default=10.0, gt=0)
+    writeback_backoff_max_s: float = Field(default=300.0, gt=0, description="longest wait between retries")
 
     # Result store: SQLite file under data_dir unless a database URL is given.
     data_dir: Path = Path("var")

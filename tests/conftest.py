@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -52,6 +53,17 @@ def queue_name(redis_url: str) -> Iterator[str]:
     for key in client.scan_iter(match="_kombu.binding*"):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture
+def change_feed(redis_url: str) -> Iterator[Any]:
+    """A change feed on its own stream in the test Redis database, deleted afterwards."""
+    from nightclerk.shared.change_feed import ChangeFeed
+
+    feed = ChangeFeed.from_url(redis_url, f"nightclerk-test-feed-{uuid.uuid4().hex[:10]}")
+    yield feed
+    feed.client.delete(feed.stream)
+    feed.close()
 
 
 @pytest.fixture

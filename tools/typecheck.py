@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("shared", "producers", "workers", "exporters", "cli")
+PACKAGES = ("shared", "producers", "workers", "exporters", "cli", "downstream")
 
 
 def main() -> int:

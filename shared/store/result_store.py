@@ -8,7 +8,7 @@ twice (at-least-once) stores each result once. SQLite runs in WAL mode with a bu
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,16 @@ class ResultStore:
                 found.update(conn.execute(query).scalars())
         return found
 
+    def get(self, document_id: str, task: str, pack_version: str) -> ResultRow | None:
+        """The row of one (document id, task, pack version), or None."""
+        c = self.table.c
+        query = sa.select(self.table).where(
+            c.document_id == document_id, c.task == task, c.pack_version == pack_version
+        )
+        with self._begin() as conn:
+            record = conn.execute(query).mappings().first()
+        return None if record is None else _from_record(record)
+
     def count(
         self, *, kind: str | None = None, task: str | None = None, since: datetime | None = None
     ) -> int:
@@ -139,6 +149,13 @@ class ResultStore:
         if since:
             query = query.where(c.created_at >= since)
         return query
+
+    def transaction(self) -> AbstractContextManager[sa.Connection]:
+        """A connection in a transaction on the store's database, with the store's error mapping.
+
+        For tables that live beside ``results`` (downstream's delivery log).
+        """
+        return self._begin()
 
     @contextmanager
     def _begin(self) -> Iterator[sa.Connection]:

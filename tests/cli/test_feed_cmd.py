@@ -59,3 +59,13 @@ def test_follow_without_redis_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1 and "Redis unreachable" in result.output
+
+
+def test_writeback_without_an_endpoint_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NIGHTCLERK_WRITEBACK_URL_TEMPLATE", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["writeback", "--count", "1"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "NIGHTCLERK_WRITEBACK_URL_TEMPLATE" in result.output

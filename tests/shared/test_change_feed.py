@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -13,11 +12,8 @@ from nightclerk.shared.errors import FeedUnavailable
 
 
 @pytest.fixture
-def feed(redis_url: str) -> Iterator[ChangeFeed]:
-    result = ChangeFeed.from_url(redis_url, f"nightclerk-test-feed-{uuid.uuid4().hex[:10]}")
-    yield result
-    result.client.delete(result.stream)
-    result.close()
+def feed(change_feed: ChangeFeed) -> ChangeFeed:
+    return change_feed
 
 
 def announcements(n: int, start: int = 0) -> list[Announcement]:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from nightclerk.shared.change_feed import ChangeFeed, FeedConsumer
 from nightclerk.shared.documents import EhrNote
 from nightclerk.shared.errors import InferenceError, PackNotFound
 from nightclerk.shared.messages import ChunkMessage
@@ -52,39 +53,30 @@ def test_a_chunk_becomes_one_row_per_document(processor: ChunkProcessor, store: 
 
 
 def test_stored_results_are_announced_and_a_redelivery_announces_them_again(
-    tiny_packs: Path, store: ResultStore, redis_url: str
+    tiny_packs: Path, store: ResultStore, change_feed: ChangeFeed
 ) -> None:
-    import uuid
-
-    from nightclerk.shared.change_feed import ChangeFeed, FeedConsumer
-
-    feed = ChangeFeed.from_url(redis_url, f"nightclerk-test-feed-{uuid.uuid4().hex[:10]}")
-    try:
-        registry = PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU)
-        processor = ChunkProcessor(registry, store, worker_id="w-test", feed=feed)
-        first = chunk(4)
-        processor.process(first)
-        consumer = FeedConsumer(feed, "sink", "c1")
-        entries = consumer.read(count=100)
-        assert sorted(e.announcement.document_id for e in entries) == [f"t:n{i}" for i in range(4)]
-        row = next(iter(store.rows()))
-        told = next(e.announcement for e in entries if e.announcement.document_id == row.document_id)
-        assert (told.task, told.pack_name, told.pack_version, told.kind, told.chunk_id) == (
-            "classify",
-            row.pack_name,
-            row.pack_version,
-            "ehr_note",
-            first.chunk_id,
-        )
-        consumer.ack(entries)
-        # the worker died after its commit and before its announcement: the redelivered chunk announces again
-        outcome = processor.process(chunk(6))
-        assert (outcome.stored, outcome.skipped) == (2, 4)
-        again = consumer.read(count=100)
-        assert sorted(e.announcement.document_id for e in again) == [f"t:n{i}" for i in range(6)]
-    finally:
-        feed.client.delete(feed.stream)
-        feed.close()
+    registry = PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU)
+    processor = ChunkProcessor(registry, store, worker_id="w-test", feed=change_feed)
+    first = chunk(4)
+    processor.process(first)
+    consumer = FeedConsumer(change_feed, "sink", "c1")
+    entries = consumer.read(count=100)
+    assert sorted(e.announcement.document_id for e in entries) == [f"t:n{i}" for i in range(4)]
+    row = next(iter(store.rows()))
+    told = next(e.announcement for e in entries if e.announcement.document_id == row.document_id)
+    assert (told.task, told.pack_name, told.pack_version, told.kind, told.chunk_id) == (
+        "classify",
+        row.pack_name,
+        row.pack_version,
+        "ehr_note",
+        first.chunk_id,
+    )
+    consumer.ack(entries)
+    # the worker died after its commit and before its announcement: the redelivered chunk announces again
+    outcome = processor.process(chunk(6))
+    assert (outcome.stored, outcome.skipped) == (2, 4)
+    again = consumer.read(count=100)
+    assert sorted(e.announcement.document_id for e in again) == [f"t:n{i}" for i in range(6)]
 
 
 def test_redelivery_skips_stored_documents(processor: ChunkProcessor, store: ResultStore) -> None:

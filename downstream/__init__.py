@@ -1,0 +1,1 @@
+"""Downstream delivery: what reads the result store and the change feed and hands results on."""
