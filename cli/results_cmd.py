@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nightclerk.cli.since import parse_since
+from nightclerk.downstream.parquet_export import export_parquet
 from nightclerk.shared.errors import NightclerkError
 from nightclerk.shared.results import ResultRow
 from nightclerk.shared.settings import get_settings
@@ -22,22 +23,31 @@ from nightclerk.shared.store import ResultStore, open_store
 class Format(StrEnum):
     table = "table"
     jsonl = "jsonl"
+    parquet = "parquet"
 
 
 def results(
-    format: Format = typer.Option(Format.table, "--format", "-f", help="table or jsonl"),
+    format: Format = typer.Option(
+        Format.table, "--format", "-f", help="table, jsonl or parquet (needs --out)"
+    ),
     kind: str = typer.Option(None, help="ehr_note, repair_ticket or literature"),
     task: str = typer.Option(None, help="e.g. classify"),
     since: str = typer.Option(None, help="24h, 30m, 7d or an ISO time"),
     limit: int = typer.Option(None, help="at most this many rows (table default: 20)"),
     out: Path = typer.Option(None, "--out", "-o", help="write to this file instead of stdout"),
 ) -> None:
-    """List results from the store, or export them as JSON lines."""
+    """List results from the store, or export them as JSON lines or Parquet."""
     settings = get_settings()
+    if format is Format.parquet and out is None:
+        typer.echo("nightclerk results: --format parquet needs --out FILE", err=True)
+        raise typer.Exit(code=2)
     try:
         store = open_store(settings)  # an empty store lists nothing rather than failing
         if format is Format.table:
             print_table(store, kind=kind, task=task, since=since, limit=limit or 20)
+        elif format is Format.parquet:
+            rows = store.rows(kind=kind, task=task, since=parse_since(since), limit=limit)
+            typer.echo(f"wrote {export_parquet(rows, out)} results to {out}", err=True)
         else:
             with out.open("w", encoding="utf-8") if out else nullcontext(sys.stdout) as handle:
                 written = export_jsonl(store, handle, kind=kind, task=task, since=since, limit=limit)

@@ -65,3 +65,24 @@ def test_table_lists_rows_and_the_total(filled_store: Path) -> None:
 def test_a_bad_since_is_a_usage_error(filled_store: Path) -> None:
     result = CliRunner().invoke(app, ["results", "--since", "last tuesday"])
     assert result.exit_code == 2
+
+
+def test_parquet_export_keeps_every_column_and_filters(filled_store: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = filled_store / "tickets.parquet"
+    result = CliRunner().invoke(
+        app, ["results", "--format", "parquet", "--kind", "repair_ticket", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == 3 and set(table.column("kind").to_pylist()) == {"repair_ticket"}
+    first = table.slice(0, 1).to_pylist()[0]
+    assert first["labels"] == [{"label": "Surgery", "score": 0.9}] and first["top_label"] == "Surgery"
+    assert str(table.schema.field("created_at").type) == "timestamp[us, tz=UTC]"
+    assert not (filled_store / "tickets.parquet.partial").exists()
+
+
+def test_parquet_needs_a_file(filled_store: Path) -> None:
+    result = CliRunner().invoke(app, ["results", "--format", "parquet"])
+    assert result.exit_code == 2 and "needs --out" in result.output
