@@ -11,6 +11,7 @@ from nightclerk.cli import (
     models_cmd,
     push_cmd,
     results_cmd,
+    serve_cmd,
     worker_cmd,
     writeback_cmd,
 )
@@ -26,6 +27,7 @@ app.command("worker")(worker_cmd.worker)
 app.command("results")(results_cmd.results)
 app.command("demo")(demo_cmd.demo)
 app.command("writeback")(writeback_cmd.writeback)
+app.command("serve")(serve_cmd.serve)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(feed_cmd.app, name="feed")

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         default=1_000_000, ge=1_000, description="the stream is trimmed to about this many entries"
     )
 
+    # Webhook intake (nightclerk serve)
+    webhook_token: SecretStr | None = Field(default=None, description="bearer token the webhook requires")
+    webhook_max_bytes: int = Field(default=10_000_000, ge=1_000, description="largest request body accepted")
+
     # Ticket write-back (nightclerk writeback): follows the change feed, POSTs each ticket's result
     writeback_url_template: str | None = Field(
         default=None, description="e.g. https://tickets.example/api/issues/{source_id}/classification"

@@ -1,0 +1,113 @@
+"""The webhook intake served by a real uvicorn server, pushing to the real Redis queue."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from nightclerk.producers.webhook import create_app
+from nightclerk.shared.errors import ConfigError
+from nightclerk.shared.messages import ChunkMessage
+from nightclerk.shared.settings import Settings
+
+TOKEN = "test-token-5c1e"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def intake(producer_settings: Settings) -> Iterator[str]:
+    """The app on uvicorn in a thread; yields its base URL."""
+    settings = Settings.model_validate(
+        producer_settings.model_dump() | {"webhook_token": TOKEN, "webhook_max_bytes": 20_000}
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_records_are_queued_with_stable_ids_and_rejects_give_reasons(
+    intake: str,
+    queued: Callable[[], list[ChunkMessage]],
+    make_nestor_row: Callable[..., dict[str, str]],
+    secret: str,
+) -> None:
+    rows = [
+        make_nestor_row("2020-01-02", "A7", f"hydraulic hose leaking {secret}"),
+        make_nestor_row("2020-01-02", "A7", f"bucket tooth missing {secret}"),
+        {**make_nestor_row("2020-01-03", "A8", ""), "OriginalShorttext": "   "},  # empty text
+        "not an object",
+    ]
+    response = httpx.post(f"{intake}/v1/records/nestor?tasks=classify,summarize", json=rows, headers=AUTH)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == ["nestor:A7-2020-01-02-1", "nestor:A7-2020-01-02-2"] and body["chunks"] == 1
+    assert [(r["index"], r["reason"]) for r in body["rejected"]] == [
+        (2, body["rejected"][0]["reason"]),
+        (3, "item is not a JSON object"),
+    ]
+    assert "empty" in body["rejected"][0]["reason"] and secret not in response.text
+    (chunk,) = queued()
+    assert [d.id for d in chunk.documents] == body["accepted"] and chunk.tasks == ["classify", "summarize"]
+    again = httpx.post(f"{intake}/v1/records/nestor", json=rows[:2], headers=AUTH)
+    assert again.status_code == 202 and again.json()["accepted"] == body["accepted"]  # same records, same ids
+
+
+def test_the_token_is_required(intake: str, make_nestor_row: Callable[..., dict[str, str]]) -> None:
+    row = make_nestor_row("2020-01-02", "A7", "hose")
+    assert httpx.post(f"{intake}/v1/records/nestor", json=row).status_code == 401
+    wrong = httpx.post(f"{intake}/v1/records/nestor", json=row, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+
+
+def test_bad_requests_get_clear_statuses(intake: str, make_nestor_row: Callable[..., dict[str, str]]) -> None:
+    post = lambda path, **kw: httpx.post(f"{intake}{path}", headers={**AUTH, **kw.pop("headers", {})}, **kw)  # noqa: E731
+    big = json.dumps([make_nestor_row("2020-01-02", "A7", "x" * 30_000)])
+    assert (
+        post("/v1/records/nestor", content=big, headers={"Content-Type": "application/json"}).status_code
+        == 413
+    )
+    assert (
+        post(
+            "/v1/records/nestor", content=b'{"a": ', headers={"Content-Type": "application/json"}
+        ).status_code
+        == 422
+    )
+    assert post("/v1/records/nestor", json=[]).status_code == 422
+    assert post("/v1/records/no-such-mapping", json={}).status_code == 404
+    assert post("/v1/records/nestor?tasks=translate", json={}).status_code == 422
+    all_bad = post("/v1/records/nestor", json=[{"Asset": "A1"}])
+    assert all_bad.status_code == 422 and all_bad.json()["accepted"] == []
+
+
+def test_the_openapi_description_is_published(intake: str) -> None:
+    spec = httpx.get(f"{intake}/openapi.json").json()
+    operation = spec["paths"]["/v1/records/{mapping}"]["post"]
+    assert {"202", "401", "413", "422", "503"} <= set(operation["responses"])
+
+
+def test_no_token_no_intake(producer_settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="NIGHTCLERK_WEBHOOK_TOKEN"):
+        create_app(producer_settings)
