@@ -72,11 +72,11 @@ def _summary_line(summary: PushSummary) -> str:
 
 
 def push(
-    files: list[Path] = typer.Argument(..., help="CSV or JSONL files of documents", show_default=False),
+    files: list[Path] = typer.Argument(..., help="CSV, JSONL or FHIR files", show_default=False),
     kind: str | None = typer.Option(None, help="ehr_note, repair_ticket or literature, for every record"),
     mapping: str | None = typer.Option(
         None,
-        help="a preset (mtsamples, nestor, pubmed) or a TOML mapping file; the options below override it",
+        help="a preset (fhir, mtsamples, nestor, pubmed) or a TOML mapping file; options below override it",
     ),
     source: str | None = typer.Option(None, help="source-system name, the first part of each document id"),
     id_column: str | None = typer.Option(None, help="column with the record's id in its source"),

@@ -1,8 +1,12 @@
-"""Streaming readers: CSV and JSONL files -> ``(line number, record | RecordError)``.
+"""Streaming readers: CSV, JSONL and FHIR files -> ``(line number, record | RecordError)``.
 
 Bytes are decoded as UTF-8 with ``errors="surrogateescape"``: an undecodable byte becomes a lone surrogate,
 which document validation rejects as "not valid UTF-8" for that record alone, so one bad record does not
 sink the file. A JSONL line that does not parse is a :class:`RecordError` for that line; reading goes on.
+
+FHIR (``--format fhir``, never guessed from the extension: ``.ndjson`` stays JSONL) is read by
+:mod:`nightclerk.producers.fhir`, imported only when a FHIR file is read so that other pushes do not load
+``fhir.resources``; its records have fixed columns.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from typing import Any, Literal
 
 from nightclerk.shared.errors import InputError
 
-Format = Literal["csv", "jsonl"]
-FORMATS: tuple[str, ...] = ("csv", "jsonl")
+Format = Literal["csv", "jsonl", "fhir"]
+FORMATS: tuple[Format, ...] = ("csv", "jsonl", "fhir")
 SUFFIXES: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 ENCODING = "utf-8-sig"  # a leading byte-order mark is dropped, not glued to the first column name
 ERRORS = "surrogateescape"
@@ -57,23 +61,31 @@ class FileShape:
 
     columns: list[str]
     has_records: bool
-    header: bool  # True: ``columns`` is a CSV header; False: the keys seen in the first JSONL records
+    header: bool  # True: ``columns`` is a CSV header; False: JSONL keys seen in the first records, or FHIR's
 
 
 def detect_format(path: Path, explicit: str | None = None) -> Format:
     if explicit is not None:
-        if explicit not in FORMATS:
-            raise InputError(f"unknown format {explicit!r}; formats: {', '.join(FORMATS)}")
-        return "csv" if explicit == "csv" else "jsonl"
-    fmt = SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
-        raise InputError(f"{path}: cannot tell the format from the extension; use --format csv or jsonl")
-    return fmt
+        for fmt in FORMATS:
+            if explicit == fmt:
+                return fmt
+        raise InputError(f"unknown format {explicit!r}; formats: {', '.join(FORMATS)}")
+    guessed = SUFFIXES.get(path.suffix.lower())
+    if guessed is None:
+        raise InputError(
+            f"{path}: cannot tell the format from the extension; use --format {', '.join(FORMATS)}"
+        )
+    return guessed
 
 
 def inspect_file(path: Path, fmt: Format) -> FileShape:
     """Read just enough of the file to know its columns and whether it holds any record."""
     with RecordReader(path, fmt) as reader:
+        if fmt == "fhir":
+            from nightclerk.producers.fhir import RECORD_COLUMNS
+
+            has_records = next(iter(reader), None) is not None
+            return FileShape(columns=list(RECORD_COLUMNS), has_records=has_records, header=False)
         if fmt == "csv":
             header = reader.header or []
             has_records = next(iter(reader), None) is not None
@@ -124,7 +136,16 @@ class RecordReader:
         (self._text or self._buffered).close()
 
     def __iter__(self) -> Iterator[Item]:
+        if self.fmt == "fhir":
+            return self._fhir_records()
         return self._csv_records() if self.fmt == "csv" else self._jsonl_records()
+
+    def _fhir_records(self) -> Iterator[Item]:
+        from nightclerk.producers import fhir
+
+        if self.path.suffix.lower() == ".json":  # one resource or Bundle, parsed whole
+            return fhir.document_items(self._buffered.read())
+        return fhir.ndjson_items(self._buffered)  # a bulk-data export, line by line
 
     def _read_header(self) -> list[str] | None:
         try:
