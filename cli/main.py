@@ -7,6 +7,7 @@ import typer
 from nightclerk.cli import (
     data_cmd,
     demo_cmd,
+    digest_cmd,
     feed_cmd,
     models_cmd,
     push_cmd,
@@ -28,6 +29,7 @@ app.command("results")(results_cmd.results)
 app.command("demo")(demo_cmd.demo)
 app.command("writeback")(writeback_cmd.writeback)
 app.command("serve")(serve_cmd.serve)
+app.command("digest")(digest_cmd.digest)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(feed_cmd.app, name="feed")
