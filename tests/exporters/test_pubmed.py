@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nightclerk.exporters.errors import DataNotFound
-from nightclerk.exporters.pubmed import PUBMED_MEMBER, PUBMED_WHEEL, fetch_pubmed, iter_citations
+from nightclerk.exporters.pubmed import PUBMED_MEMBER, PUBMED_WHEEL, fetch_pubmed, iter_citations, pubtype
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pubmed_small.xml"
 
@@ -28,10 +28,10 @@ def test_citations_are_read_with_structured_abstracts_and_labels() -> None:
     assert review.title == "Knee pain after running: a review"
     assert review.abstract == "BACKGROUND: Knee pain is common.\nMETHODS: We read papers."
     assert review.year == "2021" and review.journal == "Journal of Tests"
-    assert review.pubtype == "review"
-    assert editorial.abstract == "" and editorial.year == "1978" and editorial.pubtype == "commentary"
-    assert case.pubtype == "case-report"  # the most specific type wins over Review
-    assert research.pubtype == "research"
+    assert pubtype(review) == "review"
+    assert editorial.abstract == "" and editorial.year == "1978" and pubtype(editorial) == "commentary"
+    assert pubtype(case) == "case-report"  # the most specific type wins over Review
+    assert pubtype(research) == "research"
     assert research.text == "Plain research\n\nWe measured things."
 
 
