@@ -28,7 +28,12 @@ def check_columns(path: Path, shape: FileShape, mapping: FieldMapping) -> None:
             raise InputError(f"{path}: column(s) {_names(repeated)} appear more than once in the header")
     elif not columns:
         return  # no record of the sample parsed: each line is rejected on its own
-    missing = [name for name in mapping.required_columns() if name not in columns]
+    # a dotted path into nested JSON (fields.summary) is there when its first key is
+    missing = [
+        name
+        for name in mapping.required_columns()
+        if name not in columns and (shape.header or name.split(".", 1)[0] not in columns)
+    ]
     if missing:
         found = "columns found" if shape.header else f"keys found in the first {SAMPLE_RECORDS} records"
         raise InputError(

@@ -4,6 +4,9 @@ A :class:`FieldMapping` comes from command-line options, a TOML file (``--mappin
 shipped in ``producers/mappings/`` (``--mapping mtsamples``). The id is, in order of preference, the
 ``id_field`` column, the ``id_template`` rendered from the record, or a content hash of the text.
 
+A field name may be a dotted path into nested JSON (``fields.summary`` in a Jira issue); a key that holds the
+dots itself is found first.
+
 ``id_template`` names columns in braces, plus two record-derived fields:
 
 * ``{_line}`` -- the line the record starts on in its file;
@@ -28,6 +31,18 @@ PRESETS_DIR = Path(__file__).with_name("mappings")
 LINE_FIELD = "_line"
 SEQ_FIELD = "_seq"
 RECORD_FIELDS = frozenset({LINE_FIELD, SEQ_FIELD})
+
+
+def field_value(record: dict[str, Any], name: str) -> Any:
+    """``record[name]``, else the value at the dotted path ``name`` through nested objects; None if absent."""
+    if name in record:
+        return record[name]
+    value: Any = record
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
 
 
 def template_fields(template: str) -> list[str]:
@@ -57,6 +72,11 @@ class FieldMapping(BaseModel):
     id_field: str | None = None
     id_template: str | None = Field(default=None, description="e.g. '{Asset}-{BscStartDate}-{_seq}'")
     text_field: str = Field(min_length=1)
+    more_text_fields: list[str] = Field(
+        default_factory=list,
+        description="fields appended to the text after a blank line each, when present (e.g. a ticket's "
+        "description after its summary)",
+    )
     title_field: str | None = Field(default=None, description="literature title; metadata 'title' otherwise")
     metadata_fields: list[str] = Field(default_factory=list)
 

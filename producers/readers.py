@@ -4,10 +4,11 @@ Bytes are decoded as UTF-8 with ``errors="surrogateescape"``: an undecodable byt
 which document validation rejects as "not valid UTF-8" for that record alone, so one bad record does not
 sink the file. A JSONL line that does not parse is a :class:`RecordError` for that line; reading goes on.
 
-FHIR (``--format fhir``, never guessed from the extension: ``.ndjson`` stays JSONL) and PubMed XML
-(``.xml``, ``.xml.gz``, ``--format pubmed``) are read by modules of their own (``_FORMAT_MODULES``), imported
-only when such a file is read, so that other pushes do not load ``fhir.resources`` or lxml; their records have
-fixed columns.
+FHIR (``--format fhir``, never guessed from the extension: ``.ndjson`` stays JSONL), HL7 v2 (``.hl7``,
+``--format hl7``) and PubMed XML (``.xml``, ``.xml.gz``, ``--format pubmed``) are read by modules of their
+own (``_FORMAT_MODULES``), imported only when such a file is read, so that other pushes do not load their
+libraries; their records have fixed columns. A ``.json`` file is one JSON document: an array of records, or
+an object holding one (Jira's ``issues``, ServiceNow's ``result``), parsed whole.
 """
 
 from __future__ import annotations
@@ -24,18 +25,24 @@ from typing import Any, Literal
 
 from nightclerk.shared.errors import InputError
 
-Format = Literal["csv", "jsonl", "fhir", "pubmed"]
-FORMATS: tuple[Format, ...] = ("csv", "jsonl", "fhir", "pubmed")
+Format = Literal["csv", "jsonl", "json", "fhir", "hl7", "pubmed"]
+FORMATS: tuple[Format, ...] = ("csv", "jsonl", "json", "fhir", "hl7", "pubmed")
+# a JSON document's records: a top-level array, or the array under one of these keys (Jira's search
+# response holds "issues", ServiceNow's Table API "result")
+JSON_RECORD_KEYS = ("issues", "result", "records", "data")
 SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
+    ".json": "json",
     ".ndjson": "jsonl",
+    ".hl7": "hl7",
     ".xml": "pubmed",
     ".xml.gz": "pubmed",
 }
 # formats read by a module of their own, imported only when such a file is read; each has RECORD_COLUMNS
 _FORMAT_MODULES: dict[str, str] = {
     "fhir": "nightclerk.producers.fhir",
+    "hl7": "nightclerk.producers.hl7v2",
     "pubmed": "nightclerk.producers.pubmed_xml",
 }
 ENCODING = "utf-8-sig"  # a leading byte-order mark is dropped, not glued to the first column name
@@ -151,12 +158,34 @@ class RecordReader:
     def __iter__(self) -> Iterator[Item]:
         if self.fmt == "fhir":
             return self._fhir_records()
+        if self.fmt == "json":
+            return self._json_document_records()
         if self.fmt in _FORMAT_MODULES:
             items: Iterator[Item] = importlib.import_module(_FORMAT_MODULES[self.fmt]).file_items(
                 self._buffered
             )
             return items
         return self._csv_records() if self.fmt == "csv" else self._jsonl_records()
+
+    def _json_document_records(self) -> Iterator[Item]:
+        """A whole JSON document (an export file), parsed at once; each record numbered from 1."""
+        raw = self._buffered.read()
+        try:
+            value = json.loads(raw.decode(ENCODING, errors=ERRORS))
+        except json.JSONDecodeError as exc:
+            yield 1, RecordError(f"invalid JSON: {exc.msg}: line {exc.lineno} column {exc.colno}")
+            return
+        except RecursionError:
+            yield 1, RecordError("invalid JSON: nested too deeply")
+            return
+        if isinstance(value, dict):
+            key = next((k for k in JSON_RECORD_KEYS if isinstance(value.get(k), list)), None)
+            value = value[key] if key is not None else [value]
+        if not isinstance(value, list):
+            yield 1, RecordError("the document is neither an object nor an array of objects")
+            return
+        for number, item in enumerate(value, start=1):
+            yield number, item if isinstance(item, dict) else RecordError("item is not a JSON object")
 
     def _fhir_records(self) -> Iterator[Item]:
         from nightclerk.producers import fhir

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from nightclerk.producers.chunking import AnyDocument, document_json_bytes
-from nightclerk.producers.mapping import LINE_FIELD, SEQ_FIELD, FieldMapping
+from nightclerk.producers.mapping import LINE_FIELD, SEQ_FIELD, FieldMapping, field_value
 from nightclerk.producers.readers import RecordError
 from nightclerk.producers.rejects import Reject
 from nightclerk.shared.documents import DOCUMENT_ADAPTER, KINDS, content_id, has_lone_surrogate
@@ -93,18 +93,20 @@ class Validator:
     def _build(self, line: int, record: dict[str, Any]) -> AnyDocument:
         m = self.mapping
         source_id = self._source_id(line, record)  # first: {_seq} counts every record that renders
-        kind = m.kind or _as_str(record.get(m.kind_field or ""))
+        kind = m.kind or _as_str(field_value(record, m.kind_field or ""))
         if not kind or not kind.strip():
             raise _Invalid(f"{m.kind_field}: missing")
         kind = kind.strip()
         if kind not in KINDS:
             shown = repr(kind) if _SHOWABLE_KIND.match(kind) else "(value not shown)"
             raise _Invalid(f"{m.kind_field}: unknown kind {shown}; kinds: {', '.join(KINDS)}")
-        text = record.get(m.text_field)
+        text = field_value(record, m.text_field)
         if text is None:
             raise _Invalid(f"text ({m.text_field}): missing")
         if not isinstance(text, str):
             raise _Invalid(f"text ({m.text_field}): not a string")
+        more = [field_value(record, name) for name in m.more_text_fields]
+        text = "\n\n".join([text, *(part for part in more if isinstance(part, str) and part.strip())])
         known_id = self._known_id(source_id, text)
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.max_text_bytes:
@@ -112,9 +114,9 @@ class Validator:
         metadata = {
             name: value
             for name in m.metadata_fields
-            if (value := _metadata_value(record.get(name))) is not None
+            if (value := _metadata_value(field_value(record, name))) is not None
         }
-        title = _as_str(record.get(m.title_field)) if m.title_field else None
+        title = _as_str(field_value(record, m.title_field)) if m.title_field else None
         if title is not None and kind != "literature":
             metadata["title"] = title
             title = None
@@ -139,7 +141,7 @@ class Validator:
     def _source_id(self, line: int, record: dict[str, Any]) -> str | None:
         m = self.mapping
         if m.id_field:
-            value = _as_str(record.get(m.id_field))
+            value = _as_str(field_value(record, m.id_field))
             if value is None or not value.strip():
                 raise _Invalid(f"source_id ({m.id_field}): missing")
             return value.strip()
@@ -149,7 +151,7 @@ class Validator:
         for _, name, _, _ in self._template:
             if name is None or name in (LINE_FIELD, SEQ_FIELD):
                 continue
-            value = _as_str(record.get(name))
+            value = _as_str(field_value(record, name))
             if value is None or not value.strip():
                 raise _Invalid(f"source_id: id_template field {name} is missing")
             values[name] = value.strip()

@@ -71,8 +71,9 @@ def test_fhir_is_chosen_explicitly_and_ndjson_stays_jsonl() -> None:
     assert detect_format(Path("export.ndjson")) == "jsonl"
     assert detect_format(Path("export.ndjson"), "fhir") == "fhir"
     assert detect_format(Path("bundle.json"), "fhir") == "fhir"
-    with pytest.raises(InputError, match="--format csv, jsonl, fhir"):
-        detect_format(Path("bundle.json"))
+    assert detect_format(Path("bundle.json")) == "json"  # a plain JSON document: FHIR is always explicit
+    with pytest.raises(InputError, match="--format csv, jsonl, json, fhir"):
+        detect_format(Path("bundle.txt"))
 
 
 def test_document_reference_gives_a_record_per_text_attachment() -> None:

