@@ -28,8 +28,9 @@ from nightclerk.shared.errors import InputError
 Format = Literal["csv", "jsonl", "json", "fhir", "hl7", "pubmed"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "json", "fhir", "hl7", "pubmed")
 # a JSON document's records: a top-level array, or the array under one of these keys (Jira's search
-# response holds "issues", ServiceNow's Table API "result")
+# response holds "issues", ServiceNow's Table API "result"), or the one record under "issue" (a Jira webhook)
 JSON_RECORD_KEYS = ("issues", "result", "records", "data")
+JSON_SINGLE_KEYS = ("issue",)
 SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
@@ -121,6 +122,17 @@ def inspect_file(path: Path, fmt: Format) -> FileShape:
         return FileShape(columns=list(keys), has_records=seen > 0, header=False)
 
 
+def records_in(value: Any) -> list[Record | RecordError] | None:
+    """The records a parsed JSON document holds (see ``JSON_RECORD_KEYS``); None when it holds none."""
+    if isinstance(value, dict):
+        many = next((value[k] for k in JSON_RECORD_KEYS if isinstance(value.get(k), list)), None)
+        one = next((value[k] for k in JSON_SINGLE_KEYS if isinstance(value.get(k), dict)), None)
+        value = many if many is not None else [one if one is not None else value]
+    if not isinstance(value, list):
+        return None
+    return [item if isinstance(item, dict) else RecordError("item is not a JSON object") for item in value]
+
+
 class RecordReader:
     """Iterate the records of one file; ``bytes_read`` tells how far it got (for a progress bar)."""
 
@@ -178,14 +190,11 @@ class RecordReader:
         except RecursionError:
             yield 1, RecordError("invalid JSON: nested too deeply")
             return
-        if isinstance(value, dict):
-            key = next((k for k in JSON_RECORD_KEYS if isinstance(value.get(k), list)), None)
-            value = value[key] if key is not None else [value]
-        if not isinstance(value, list):
+        records = records_in(value)
+        if records is None:
             yield 1, RecordError("the document is neither an object nor an array of objects")
             return
-        for number, item in enumerate(value, start=1):
-            yield number, item if isinstance(item, dict) else RecordError("item is not a JSON object")
+        yield from enumerate(records, start=1)
 
     def _fhir_records(self) -> Iterator[Item]:
         from nightclerk.producers import fhir

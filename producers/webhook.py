@@ -2,7 +2,9 @@
 validated with a field mapping and enqueued exactly as ``nightclerk push`` enqueues a file's records.
 
 ``POST /v1/records/{mapping}?tasks=classify,summarize`` takes one JSON object or an array of them, shaped
-as the mapping preset expects (``producers/mappings/``: only presets, never a path a caller could choose).
+as the mapping preset expects (``producers/mappings/``: only presets, never a path a caller could choose),
+or what a ticketing system sends as is: a Jira webhook's ``{"issue": {...}}``, a search response's
+``{"issues": [...]}``, ServiceNow's ``{"result": [...]}`` (``readers.records_in``).
 It answers:
 
 - 202 with the accepted document ids (the same record sent again gets the same id) and each rejected record's
@@ -32,7 +34,7 @@ from nightclerk.producers.chunking import Chunker
 from nightclerk.producers.enqueue import Enqueuer
 from nightclerk.producers.mapping import FieldMapping, load_preset
 from nightclerk.producers.push import parse_tasks
-from nightclerk.producers.readers import RecordError
+from nightclerk.producers.readers import RecordError, records_in
 from nightclerk.producers.validation import Accepted, Validator
 from nightclerk.shared.errors import BrokerUnavailable, ConfigError, InputError
 from nightclerk.shared.logging import get_logger
@@ -73,10 +75,10 @@ def _records(body: bytes) -> list[dict[str, Any] | RecordError]:
         raise HTTPException(422, f"body is not valid JSON{where}") from None
     except RecursionError:
         raise HTTPException(422, "body is not valid JSON: nested too deeply") from None
-    items = value if isinstance(value, list) else [value]
-    if not isinstance(value, list | dict) or not items:
+    records = records_in(value)
+    if not records:
         raise HTTPException(422, "body must be a JSON object or a non-empty array of objects")
-    return [item if isinstance(item, dict) else RecordError("item is not a JSON object") for item in items]
+    return records
 
 
 async def _limited_body(request: Request, limit: int) -> bytes:

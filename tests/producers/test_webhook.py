@@ -111,3 +111,19 @@ def test_the_openapi_description_is_published(intake: str) -> None:
 def test_no_token_no_intake(producer_settings: Settings) -> None:
     with pytest.raises(ConfigError, match="NIGHTCLERK_WEBHOOK_TOKEN"):
         create_app(producer_settings)
+
+
+def test_a_jira_webhook_body_is_taken_as_it_comes(
+    intake: str, queued: Callable[[], list[ChunkMessage]]
+) -> None:
+    event = {
+        "webhookEvent": "jira:issue_created",
+        "issue": {"id": "10001", "key": "OPS-7", "fields": {
+            "summary": "Grease pump alarm", "description": "Alarm at start-up, cleared after a restart.",
+            "issuetype": {"name": "Incident"}, "priority": {"name": "High"}, "status": {"name": "Open"},
+            "created": "2024-05-07T06:00:00.000+0000"}},
+    }  # fmt: skip
+    response = httpx.post(f"{intake}/v1/records/jira", json=event, headers=AUTH)
+    assert response.status_code == 202 and response.json()["accepted"] == ["jira:OPS-7"]
+    (document,) = [d for chunk in queued() for d in chunk.documents]
+    assert document.text == "Grease pump alarm\n\nAlarm at start-up, cleared after a restart."
