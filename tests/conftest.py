@@ -103,6 +103,7 @@ def mtsamples_csv() -> Path:
 TINY_PACKS = {
     "ehr-specialty": (["Surgery", "Radiology", "other"], 64),
     "ticket-system": (["Bucket", "Engine", "Hydraulic", "other"], 32),
+    "lit-pubtype": (["review", "trial", "research"], 64),
 }
 
 

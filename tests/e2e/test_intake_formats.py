@@ -1,8 +1,7 @@
 """Every intake format from its source file to result rows: push -> Redis -> a real worker -> PostgreSQL.
 
-FHIR, HL7 v2 and ticketing exports (Jira, ServiceNow) from the hand-written fixtures of tests/producers; the
-tiny packs stand in for the real ones. PubMed is left out here: no tiny literature pack (its reader's round
-trip ends at the queue in tests/producers/test_pubmed_xml.py).
+FHIR, HL7 v2, PubMed XML and ticketing exports (Jira, ServiceNow) from the hand-written fixtures of
+tests/producers; the tiny packs stand in for the real ones.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ PUSHES = [  # (file, mapping, --format or None to go by the suffix)
     ("hl7/mllp.hl7", "hl7", None),
     ("ticketing/jira-search.json", "jira", None),
     ("ticketing/servicenow-incidents.csv", "servicenow", None),
+    ("pubmed/articles.xml", "pubmed_xml", None),
 ]
 
 
