@@ -39,7 +39,7 @@ def writeback(
         auth = settings.writeback_auth_header
         config = WritebackConfig(
             url_template=settings.writeback_url_template,
-            auth_header=auth.get_secret_value() if auth is not None else None,
+            auth_header=(auth.get_secret_value() or None) if auth is not None else None,  # empty: none
             kinds=tuple(settings.writeback_kinds),
             timeout_s=settings.writeback_timeout_s,
             backoff_max_s=settings.writeback_backoff_max_s,
