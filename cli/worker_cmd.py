@@ -13,11 +13,15 @@ def worker(
     queue: str = typer.Option(None, help="queue to consume (default NIGHTCLERK_QUEUE)"),
     device: str = typer.Option(None, help="auto, cpu or cuda (default NIGHTCLERK_DEVICE)"),
     loglevel: str = typer.Option("INFO", help="log level"),
+    metrics_port: int = typer.Option(
+        None, help="serve Prometheus /metrics here (default NIGHTCLERK_METRICS_PORT)"
+    ),
 ) -> None:
     """Start a worker: one process per device, model packs verified before the first chunk."""
     from nightclerk.workers.worker_main import run_worker
 
-    overrides = {key: value for key, value in {"queue": queue, "device": device}.items() if value}
+    chosen = {"queue": queue, "device": device, "metrics_port": metrics_port}
+    overrides = {key: value for key, value in chosen.items() if value}
     settings = get_settings().with_overrides(**overrides)
     try:
         run_worker(settings, name=name, loglevel=loglevel)

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     batch_token_budget: int = Field(default=8192, ge=16, description="padded tokens per inference batch")
     max_batch_docs: int = Field(default=64, ge=1)
     top_k_labels: int = Field(default=5, ge=1)
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus /metrics port; 0: not served"
+    )
     task_time_limit_s: int = Field(default=900, ge=10)
     visibility_timeout_s: int = Field(default=3600, ge=60)
 

@@ -19,6 +19,7 @@ from nightclerk.shared.logging import get_logger
 from nightclerk.shared.messages import ChunkMessage
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
 from nightclerk.shared.store import ResultStore
+from nightclerk.workers import metrics
 from nightclerk.workers.classifier import ClassifierRuntime
 from nightclerk.workers.pack_registry import PackRegistry, Summarizer
 
@@ -67,6 +68,7 @@ class ChunkProcessor:
         outcome = ChunkOutcome(chunk.chunk_id, len(chunk.documents), 0, 0, [])
         for task in chunk.tasks:
             self._run(task, chunk, queue_ms, outcome)
+        metrics.CHUNKS.labels(kind=chunk.kind).inc()
         return outcome
 
     def _run(self, task: str, chunk: ChunkMessage, queue_ms: float, outcome: ChunkOutcome) -> None:
@@ -80,8 +82,21 @@ class ChunkProcessor:
         outcome.skipped += len(chunk.documents) - len(pending)
         started = time.perf_counter()
         rows, failed = self._rows_for(runtime, pending, chunk.chunk_id, queue_ms)
+        if pending:
+            metrics.BATCH_DOCUMENTS.labels(task=task).observe(len(pending))
+            metrics.INFERENCE_SECONDS.labels(task=task, pack=runtime.name).observe(
+                time.perf_counter() - started
+            )
         outcome.failed.extend(failed)
         outcome.stored += self.store.upsert(rows)
+        counted = metrics.DOCUMENTS
+        counted.labels(task=task, kind=chunk.kind, outcome="stored").inc(len(rows))
+        counted.labels(task=task, kind=chunk.kind, outcome="skipped").inc(len(chunk.documents) - len(pending))
+        counted.labels(task=task, kind=chunk.kind, outcome="failed").inc(len(failed))
+        metrics.FAILURES.labels(reason="inference_error").inc(len(failed))
+        metrics.END_TO_END_SECONDS.labels(task=task).observe(
+            max((datetime.now(UTC) - chunk.pushed_at).total_seconds(), 0.0)
+        )
         if self.feed is not None:  # after the commit: announce what is stored, including what already was
             stored = done | {row.document_id for row in rows}
             self.feed.announce(

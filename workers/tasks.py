@@ -16,6 +16,7 @@ from nightclerk.shared.logging import get_logger
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK, ChunkMessage
 from nightclerk.shared.settings import get_settings
 from nightclerk.shared.store import open_store
+from nightclerk.workers import metrics
 from nightclerk.workers.chunk_processor import ChunkProcessor
 from nightclerk.workers.pack_registry import PackRegistry
 
@@ -64,10 +65,18 @@ def process_chunk(self: Task, message: dict[str, Any]) -> dict[str, object]:
         # a foreign sender. Locations only: the message may hold document text.
         locations = [".".join(str(p) for p in error["loc"]) for error in exc.errors(include_input=False)[:5]]
         log.error("message_invalid", task_id=self.request.id, errors=exc.error_count(), at=locations)
+        metrics.FAILURES.labels(reason="message_invalid").inc()
         return {"rejected": True}
     try:
         return get_processor().process(chunk).as_dict()
+    except StoreUnavailable:
+        metrics.FAILURES.labels(reason="store_unavailable").inc()
+        raise  # autoretry_for: the chunk runs again after a backoff
+    except FeedUnavailable:
+        metrics.FAILURES.labels(reason="feed_unavailable").inc()
+        raise
     except PackNotFound as exc:
+        metrics.FAILURES.labels(reason="pack_missing").inc()
         log.error(
             "pack_missing",
             chunk_id=chunk.chunk_id,

@@ -19,7 +19,7 @@ from nightclerk.shared.change_feed import ChangeFeed
 from nightclerk.shared.logging import configure_logging, get_logger
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.store import open_store
-from nightclerk.workers import tasks
+from nightclerk.workers import metrics, tasks
 from nightclerk.workers.chunk_processor import ChunkProcessor
 from nightclerk.workers.pack_registry import PackRegistry
 
@@ -53,6 +53,9 @@ def run_worker(settings: Settings, *, name: str | None = None, loglevel: str = "
     signals.setup_logging.connect(_keep_our_logging, weak=False)
     hostname = name or f"nightclerk-{os.getpid()}@{socket.gethostname()}"
     tasks.install_processor(prepare_worker(settings, hostname))
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port, settings.redis_url, settings.queue)
+        log.info("metrics_served", port=settings.metrics_port, worker_id=hostname)
     get_app().worker_main(
         [
             "worker",

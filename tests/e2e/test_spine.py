@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from nightclerk.cli.csv_head import csv_head
 from nightclerk.cli.worker_process import WorkerProcess, nightclerk_env
@@ -62,11 +65,29 @@ def worker_env(
         "data_dir": str(tmp_path),
         "log_json": "true",
         "feed_stream": f"{queue_name}:results",  # removed with the queue (conftest)
+        "metrics_port": str(_free_port()),
     }
     if backend == "postgresql":
         env["database_url"] = request.getfixturevalue("postgres_url")
         env["database_schema"] = request.getfixturevalue("pg_schema")
     yield env
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _scraped(env: dict[str, str], outcome: str) -> float:
+    """``nightclerk_documents_total`` of an outcome, summed, as Prometheus would scrape the worker."""
+    text = httpx.get(f"http://127.0.0.1:{env['metrics_port']}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "nightclerk_documents_total" and sample.labels["outcome"] == outcome
+    )
 
 
 def _store(env: dict[str, str]) -> ResultStore:
@@ -174,6 +195,8 @@ def test_every_accepted_document_gets_exactly_one_result(
         time.sleep(1.0)
         _wait_for(lambda: _drained(worker_env), 60, "the re-pushed chunks to drain")
         assert store.count() == expected
+        # the worker's /metrics, scraped as Prometheus would: every document stored once, then skipped once
+        assert (_scraped(worker_env, "stored"), _scraped(worker_env, "skipped")) == (expected, expected)
     finally:
         worker.stop()
         store.drop()
