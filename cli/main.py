@@ -13,6 +13,7 @@ from nightclerk.cli import (
     push_cmd,
     results_cmd,
     serve_cmd,
+    status_cmd,
     worker_cmd,
     writeback_cmd,
 )
@@ -30,6 +31,7 @@ app.command("demo")(demo_cmd.demo)
 app.command("writeback")(writeback_cmd.writeback)
 app.command("serve")(serve_cmd.serve)
 app.command("digest")(digest_cmd.digest)
+app.command("status")(status_cmd.status)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(feed_cmd.app, name="feed")

@@ -197,6 +197,9 @@ def test_every_accepted_document_gets_exactly_one_result(
         assert store.count() == expected
         # the worker's /metrics, scraped as Prometheus would: every document stored once, then skipped once
         assert (_scraped(worker_env, "stored"), _scraped(worker_env, "skipped")) == (expected, expected)
+        status = _nightclerk("status", "--wait-s", "2", env=env)
+        assert status.returncode == 0 and "1 answered" in status.stdout, status.stdout + status.stderr[-1000:]
+        assert f"{expected} results" in status.stdout  # stored in the last 5 minutes
     finally:
         worker.stop()
         store.drop()
