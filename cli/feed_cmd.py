@@ -20,9 +20,7 @@ app = typer.Typer(
 
 def _feed() -> ChangeFeed:
     settings = get_settings()
-    return ChangeFeed.from_url(
-        settings.redis_url, settings.feed_stream, max_entries=settings.feed_max_entries
-    )
+    return ChangeFeed.from_settings(settings)
 
 
 @app.command("follow")
@@ -31,7 +29,7 @@ def follow(
     consumer: str = typer.Option(None, help="this reader's name in the group (default: host name)"),
     count: int = typer.Option(None, min=1, help="stop after this many results (default: run until Ctrl-C)"),
     new_only: bool = typer.Option(False, "--new-only", help="a new group starts at the end, not the start"),
-    wait_s: float = typer.Option(5.0, min=0.1, help="how long one read waits for new results"),
+    wait_s: float = typer.Option(5.0, min=0.1, help="how long one read waits for new results (at most 10 s)"),
 ) -> None:
     """Print each announced result as a JSON line and acknowledge it once printed.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -320,6 +321,21 @@ def summary_examples(
     _console().print(f"{len(examples)} examples {counts} written to {out}", highlight=False)
 
 
+def _build_from_mtsamples(build: Callable[..., PackManifest], packs: Path | None, **options: Any) -> None:
+    """Run a summarize-pack build on the MTSamples notes, its progress on stderr, then report the pack."""
+    say = _console(stderr=True)
+    try:
+        manifest = build(
+            _packs_dir(packs),
+            mtsamples=require_mtsamples(),
+            log=lambda line: say.print(line, highlight=False),
+            **options,
+        )
+    except NightclerkError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+    _report_built(manifest, packs)
+
+
 @app.command("build-summarizer")
 def build_summarizer(
     adapter: Annotated[
@@ -345,20 +361,9 @@ def build_summarizer(
         name=name, adapter_dir=adapter, max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
         eval_limit=eval_limit, parity_prompts=parity_prompts, max_rouge_l_drop=max_rouge_l_drop,
     )  # fmt: skip
-    say = _console(stderr=True)
-    try:
-        notes = require_mtsamples()
-        manifest = build(
-            _packs_dir(packs),
-            wheels_dir=data_dir / "wheels",
-            models_dir=data_dir / "models",
-            mtsamples=notes,
-            recipe=recipe,
-            log=lambda line: say.print(line, highlight=False),
-        )
-    except NightclerkError as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}") from None
-    _report_built(manifest, packs)
+    _build_from_mtsamples(
+        build, packs, wheels_dir=data_dir / "wheels", models_dir=data_dir / "models", recipe=recipe
+    )
 
 
 @app.command("build-extractive")
@@ -377,15 +382,4 @@ def build_extractive(
     from nightclerk.exporters.generation.extractive_pack import build_extractive as build
 
     recipe = ExtractiveRecipe(name=name, max_sentences=max_sentences, epochs=epochs, eval_limit=eval_limit)
-    say = _console(stderr=True)
-    try:
-        notes = require_mtsamples()
-        manifest = build(
-            _packs_dir(packs),
-            mtsamples=notes,
-            recipe=recipe,
-            log=lambda line: say.print(line, highlight=False),
-        )
-    except NightclerkError as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}") from None
-    _report_built(manifest, packs)
+    _build_from_mtsamples(build, packs, recipe=recipe)

@@ -43,7 +43,7 @@ def status(
             stored = [(label, span, store.count(since=now - span)) for label, span in WINDOWS]
         finally:
             store.close()
-        feed = ChangeFeed.from_url(settings.redis_url, settings.feed_stream)
+        feed = ChangeFeed.from_settings(settings)
         try:
             feed_length, groups = feed.length(), feed.groups()
         finally:

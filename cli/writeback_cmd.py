@@ -47,9 +47,7 @@ def writeback(
         store = open_store(settings)
         delivery_log = DeliveryLog(store, settings.writeback_group)
         delivery_log.create_schema()
-        feed = ChangeFeed.from_url(
-            settings.redis_url, settings.feed_stream, max_entries=settings.feed_max_entries
-        )
+        feed = ChangeFeed.from_settings(settings)
         reader = FeedConsumer(feed, settings.writeback_group, consumer or socket.gethostname())
     except NightclerkError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -25,8 +25,11 @@ from typing import Any
 import redis
 
 from nightclerk.shared.errors import FeedUnavailable
+from nightclerk.shared.settings import Settings
 
 DEFAULT_STREAM = "nightclerk:results"
+SOCKET_TIMEOUT_S = 30
+MAX_BLOCK_MS = 10_000  # a blocking read waits at most this long, well inside the socket timeout
 _REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
@@ -80,8 +83,13 @@ class ChangeFeed:
 
     @classmethod
     def from_url(cls, url: str, stream: str = DEFAULT_STREAM, *, max_entries: int = 1_000_000) -> ChangeFeed:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT_S)
         return cls(client, stream, max_entries=max_entries)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChangeFeed:
+        """The feed the settings name: ``feed_stream`` on ``redis_url``, trimmed to ``feed_max_entries``."""
+        return cls.from_url(settings.redis_url, settings.feed_stream, max_entries=settings.feed_max_entries)
 
     def announce(self, announcements: Sequence[Announcement]) -> list[str]:
         """Append one entry per announcement (one round trip); their stream ids, in order."""
@@ -154,8 +162,11 @@ class FeedConsumer:
     def read(self, count: int = 100, block_ms: int | None = None) -> list[FeedEntry]:
         """Up to ``count`` entries: first the ones read before and never acknowledged, then new ones.
 
-        ``block_ms`` waits that long for new entries when there are none (None: do not wait).
+        ``block_ms`` waits that long for new entries when there are none (None: do not wait), at most
+        ``MAX_BLOCK_MS``: a longer wait would outlast the socket timeout and read as Redis being gone.
         """
+        if block_ms is not None:
+            block_ms = min(block_ms, MAX_BLOCK_MS)
         try:
             if self._pending_after is not None:
                 entries, last = self._read(self._pending_after, count, None)

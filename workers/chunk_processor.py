@@ -47,6 +47,23 @@ class ChunkOutcome:
         }
 
 
+def _count(
+    task: str, pack: str, chunk: ChunkMessage, inferred: int, stored: int, failed: int, inference_s: float
+) -> None:
+    """The worker's metrics for one task of one chunk (``workers/metrics.py``)."""
+    documents = metrics.DOCUMENTS
+    documents.labels(task=task, kind=chunk.kind, outcome="stored").inc(stored)
+    documents.labels(task=task, kind=chunk.kind, outcome="skipped").inc(len(chunk.documents) - inferred)
+    documents.labels(task=task, kind=chunk.kind, outcome="failed").inc(failed)
+    metrics.FAILURES.labels(reason="inference_error").inc(failed)
+    if inferred:
+        metrics.BATCH_DOCUMENTS.labels(task=task).observe(inferred)
+        metrics.INFERENCE_SECONDS.labels(task=task, pack=pack).observe(inference_s)
+    if stored:  # push to stored; a chunk whose documents were all stored before stores nothing now
+        age_s = (datetime.now(UTC) - chunk.pushed_at).total_seconds()
+        metrics.END_TO_END_SECONDS.labels(task=task).observe(max(age_s, 0.0))
+
+
 class ChunkProcessor:
     def __init__(
         self,
@@ -82,21 +99,10 @@ class ChunkProcessor:
         outcome.skipped += len(chunk.documents) - len(pending)
         started = time.perf_counter()
         rows, failed = self._rows_for(runtime, pending, chunk.chunk_id, queue_ms)
-        if pending:
-            metrics.BATCH_DOCUMENTS.labels(task=task).observe(len(pending))
-            metrics.INFERENCE_SECONDS.labels(task=task, pack=runtime.name).observe(
-                time.perf_counter() - started
-            )
+        inference_s = time.perf_counter() - started
         outcome.failed.extend(failed)
         outcome.stored += self.store.upsert(rows)
-        counted = metrics.DOCUMENTS
-        counted.labels(task=task, kind=chunk.kind, outcome="stored").inc(len(rows))
-        counted.labels(task=task, kind=chunk.kind, outcome="skipped").inc(len(chunk.documents) - len(pending))
-        counted.labels(task=task, kind=chunk.kind, outcome="failed").inc(len(failed))
-        metrics.FAILURES.labels(reason="inference_error").inc(len(failed))
-        metrics.END_TO_END_SECONDS.labels(task=task).observe(
-            max((datetime.now(UTC) - chunk.pushed_at).total_seconds(), 0.0)
-        )
+        _count(task, runtime.name, chunk, len(pending), len(rows), len(failed), inference_s)
         if self.feed is not None:  # after the commit: announce what is stored, including what already was
             stored = done | {row.document_id for row in rows}
             self.feed.announce(

@@ -37,9 +37,7 @@ def get_processor() -> ChunkProcessor:
     if _processor is None:
         settings = get_settings()
         worker_id = f"{socket.gethostname()}-{os.getpid()}"
-        feed = ChangeFeed.from_url(
-            settings.redis_url, settings.feed_stream, max_entries=settings.feed_max_entries
-        )
+        feed = ChangeFeed.from_settings(settings)
         _processor = ChunkProcessor(
             PackRegistry(settings), open_store(settings), worker_id, settings.top_k_labels, feed=feed
         )

@@ -42,9 +42,7 @@ def prepare_worker(settings: Settings, worker_id: str) -> ChunkProcessor:
     ready = registry.preload()
     store = open_store(settings)
     log.info("worker_ready", serves=ready, store=store.describe(), queue=settings.queue, worker_id=worker_id)
-    feed = ChangeFeed.from_url(
-        settings.redis_url, settings.feed_stream, max_entries=settings.feed_max_entries
-    )
+    feed = ChangeFeed.from_settings(settings)
     return ChunkProcessor(registry, store, worker_id, settings.top_k_labels, feed=feed)
 
 
