@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -67,7 +66,7 @@ def demo(
     configure_logging(json=False, level="WARNING")
     base = get_settings()
     try:
-        broker.ping(base.redis_url)
+        broker.ping(base)
     except NightclerkError as exc:
         typer.echo(f"nightclerk demo: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -79,7 +78,7 @@ def demo(
     database = demo_dir / "results.db"
     for stale in demo_dir.glob("results.db*"):
         stale.unlink()
-    redis.Redis.from_url(base.redis_url).delete(DEMO_QUEUE)
+    broker.client(base).delete(DEMO_QUEUE)
     overrides = {"queue": DEMO_QUEUE, "database_url": f"sqlite:///{database.resolve()}", "log_json": "true"}
     settings = base.with_overrides(**overrides)
 

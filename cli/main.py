@@ -8,6 +8,7 @@ from nightclerk.cli import (
     data_cmd,
     demo_cmd,
     digest_cmd,
+    dlq_cmd,
     feed_cmd,
     models_cmd,
     push_cmd,
@@ -35,6 +36,7 @@ app.command("status")(status_cmd.status)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(feed_cmd.app, name="feed")
+app.add_typer(dlq_cmd.app, name="dlq")
 
 if __name__ == "__main__":
     app()

@@ -1,4 +1,5 @@
-"""``nightclerk status``: the queue, the workers that answer, recent throughput of the store, the feed."""
+"""``nightclerk status``: the queue, the workers that answer, recent throughput of the store, dead letters,
+the feed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from nightclerk.shared.celery_app import make_celery
 from nightclerk.shared.change_feed import ChangeFeed
 from nightclerk.shared.errors import NightclerkError
 from nightclerk.shared.settings import get_settings
-from nightclerk.shared.store import open_store
+from nightclerk.shared.store import DeadLetterStore, open_store
 
 WINDOWS = (
     ("last 5 min", timedelta(minutes=5)),
@@ -29,8 +30,8 @@ def status(
     settings = get_settings()
     console = Console()
     try:
-        waiting = broker.queue_depth(settings.redis_url, settings.queue)
-        unacked = broker.unacked_count(settings.redis_url)
+        waiting = broker.queue_depth(settings)
+        unacked = broker.unacked_count(settings)
         app = make_celery(settings)
         try:
             answers = app.control.ping(timeout=wait_s) or []
@@ -41,6 +42,7 @@ def status(
         try:
             now = datetime.now(UTC)
             stored = [(label, span, store.count(since=now - span)) for label, span in WINDOWS]
+            dead = DeadLetterStore(store).count()
         finally:
             store.close()
         feed = ChangeFeed.from_settings(settings)
@@ -60,6 +62,8 @@ def status(
     for label, span, count in stored:
         per_minute = count / (span.total_seconds() / 60)
         table.add_row(f"stored, {label}", f"{count} results ({per_minute:.1f} per minute)")
+    dead_line = ", ".join(f"{count} {task}" for task, count in dead.items()) or "none"
+    table.add_row("dead letters", dead_line + (" (nightclerk dlq list)" if dead else ""))
     table.add_row("change feed", f"{settings.feed_stream}: {feed_length} entries")
     for group in groups:
         lag = "?" if group.lag is None else str(group.lag)

@@ -32,6 +32,11 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
+        """Launch the worker and wait until it consumes."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> WorkerProcess:
+        """Launch the worker without waiting for it (see :meth:`ready`, :meth:`wait_ready`)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
@@ -40,6 +45,15 @@ class WorkerProcess:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
+        return self
+
+    def ready(self) -> bool:
+        """Alive and consuming."""
+        alive = self.process is not None and self.process.poll() is None
+        return alive and READY_MARK in self.log_path.read_text(errors="replace")
+
+    def wait_ready(self) -> WorkerProcess:
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -53,6 +67,13 @@ class WorkerProcess:
         raise NightclerkError(
             f"the worker was not ready within {self.ready_timeout:.0f}s; see {self.log_path}"
         )
+
+    def kill(self) -> int | None:
+        """SIGKILL, as a dying machine would: no warm shutdown, the chunk in hand is left unacknowledged."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.kill()
+        return self.process.wait()
 
     def stop(self, timeout: float = 60.0) -> int | None:
         """Warm shutdown (SIGTERM): the chunk in hand is finished; kill after ``timeout``."""

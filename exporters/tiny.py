@@ -25,6 +25,9 @@ from nightclerk.shared.manifest import TOKENIZER_FILE, PackManifest
 
 TINY_SHAPE = EncoderShape(hidden_size=32, num_heads=2, num_layers=2)
 TINY_VOCAB = 30522
+# the MiniLM tokenizer's last whole word (id 29611): a pack built with vocab_size=POISON_VOCAB cannot embed it
+POISON_WORD = "necessitated"
+POISON_VOCAB = 29611
 _WORDS = (
     "patient", "pump", "leak", "engine", "hydraulic", "bucket", "pain", "chest", "fracture", "knee",
     "valve", "hose", "seal", "cracked", "replaced", "reports", "denies", "fever", "cough", "abdominal",
@@ -55,11 +58,11 @@ class LogitsOnly(nn.Module):
         return logits
 
 
-def tiny_config() -> Any:
+def tiny_config(vocab_size: int = TINY_VOCAB) -> Any:
     from transformers import BertConfig
 
     return BertConfig(
-        vocab_size=TINY_VOCAB,
+        vocab_size=vocab_size,
         hidden_size=TINY_SHAPE.hidden_size,
         num_hidden_layers=TINY_SHAPE.num_layers,
         num_attention_heads=TINY_SHAPE.num_heads,
@@ -87,10 +90,10 @@ def save_tiny_checkpoint(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def tiny_classifier(n_labels: int, seed: int = 0) -> LogitsOnly:
+def tiny_classifier(n_labels: int, seed: int = 0, vocab_size: int = TINY_VOCAB) -> LogitsOnly:
     from transformers import BertForSequenceClassification
 
-    config = tiny_config()
+    config = tiny_config(vocab_size)
     config.num_labels = n_labels
     config._attn_implementation = "eager"
     torch.manual_seed(seed)
@@ -98,16 +101,26 @@ def tiny_classifier(n_labels: int, seed: int = 0) -> LogitsOnly:
 
 
 def build_tiny_pack(
-    out_dir: Path, name: str, labels: list[str], max_tokens: int = 64, seed: int = 0
+    out_dir: Path,
+    name: str,
+    labels: list[str],
+    max_tokens: int = 64,
+    seed: int = 0,
+    *,
+    vocab_size: int = TINY_VOCAB,
 ) -> PackManifest:
-    """Build, verify (parity) and write a tiny pack ``out_dir/name`` with fp32 and int8 variants."""
+    """Build, verify (parity) and write a tiny pack ``out_dir/name`` with fp32 and int8 variants.
+
+    ``vocab_size`` below the tokenizer's 30,522 makes a pack that fails, in ONNX Runtime, on every text
+    holding a token past it (e.g. ``POISON_WORD``): the poison document of the failure-handling tests.
+    """
     check_name(name)
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise BuildError(f"need 2+ distinct labels, got {labels}")
     if not 8 <= max_tokens <= 512:
         raise BuildError(f"max_tokens must be in [8, 512], got {max_tokens}")
     started = time.perf_counter()
-    module = tiny_classifier(len(labels), seed)
+    module = tiny_classifier(len(labels), seed, vocab_size)
     tokenizer_src = minilm_dir() / TOKENIZER_FILE
     encoded = encode(load_tokenizer(tokenizer_src, max_tokens), sample_texts(seed=seed), max_tokens)
     with PackWriter(out_dir, name) as pack:
@@ -123,7 +136,7 @@ def build_tiny_pack(
             variants=built.variants,
             opset=built.opset,
             source_checkpoint=f"random-init BertConfig(hidden={TINY_SHAPE.hidden_size}, "
-            f"layers={TINY_SHAPE.num_layers}, heads={TINY_SHAPE.num_heads}, seed={seed})",
+            f"layers={TINY_SHAPE.num_layers}, heads={TINY_SHAPE.num_heads}, vocab={vocab_size}, seed={seed})",
             method="random-init",
             data_sha256=None,
             metrics={

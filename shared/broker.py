@@ -5,47 +5,53 @@ from __future__ import annotations
 import redis
 
 from nightclerk.shared.errors import BrokerUnavailable
+from nightclerk.shared.redis_conn import connect, safe_url
+from nightclerk.shared.settings import Settings
 
 START_HINT = (
     "start one with `docker compose up -d redis`, or `redis-server --daemonize yes`, "
     "or point NIGHTCLERK_REDIS_URL at yours"
 )
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
-def _client(url: str, timeout: float) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+def client(settings: Settings, timeout: float = 2.0) -> redis.Redis:
+    return connect(
+        settings.redis_url,
+        sentinel_master=settings.redis_sentinel_master,
+        connect_timeout=timeout,
+        socket_timeout=timeout,
+    )
 
 
-def _safe_url(url: str) -> str:
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
-
-
-def ping(url: str, timeout: float = 2.0) -> None:
-    """Raise :class:`BrokerUnavailable` with a one-line hint when no Redis answers at ``url``."""
+def ping(settings: Settings, timeout: float = 2.0) -> None:
+    """Raise :class:`BrokerUnavailable` with a one-line hint when no Redis answers."""
+    url = safe_url(settings.redis_url)
     try:
-        _client(url, timeout).ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise BrokerUnavailable(
-            f"no Redis answers at {_safe_url(url)} ({type(exc).__name__}); {START_HINT}"
-        ) from None
+        client(settings, timeout).ping()
     except redis.AuthenticationError:
-        raise BrokerUnavailable(f"Redis at {_safe_url(url)} refused the credentials") from None
+        raise BrokerUnavailable(f"Redis at {url} refused the credentials") from None
+    except redis.ResponseError as exc:  # NOAUTH: a password is needed and none was given
+        raise BrokerUnavailable(f"Redis at {url} refused the connection: {str(exc)[:80]}") from None
+    except UNREACHABLE as exc:
+        raise BrokerUnavailable(f"no Redis answers at {url} ({type(exc).__name__}); {START_HINT}") from None
 
 
-def queue_depth(url: str, queue: str) -> int:
+def queue_depth(settings: Settings, queue: str | None = None) -> int:
     """Messages waiting in a Celery queue on Redis (kombu keeps each queue as a list of that name)."""
     try:
-        return int(_client(url, 2.0).llen(queue))
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise BrokerUnavailable(f"no Redis answers at {_safe_url(url)} ({type(exc).__name__})") from None
+        return int(client(settings).llen(queue or settings.queue))
+    except (*UNREACHABLE, redis.ResponseError) as exc:
+        raise BrokerUnavailable(
+            f"no Redis answers at {safe_url(settings.redis_url)} ({type(exc).__name__})"
+        ) from None
 
 
-def unacked_count(url: str) -> int:
+def unacked_count(settings: Settings) -> int:
     """Messages delivered to a worker and not yet acknowledged (kombu's ``unacked`` hash)."""
     try:
-        return int(_client(url, 2.0).hlen("unacked"))
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise BrokerUnavailable(f"no Redis answers at {_safe_url(url)} ({type(exc).__name__})") from None
+        return int(client(settings).hlen("unacked"))
+    except (*UNREACHABLE, redis.ResponseError) as exc:
+        raise BrokerUnavailable(
+            f"no Redis answers at {safe_url(settings.redis_url)} ({type(exc).__name__})"
+        ) from None

@@ -25,6 +25,7 @@ from typing import Any
 import redis
 
 from nightclerk.shared.errors import FeedUnavailable
+from nightclerk.shared.redis_conn import connect
 from nightclerk.shared.settings import Settings
 
 DEFAULT_STREAM = "nightclerk:results"
@@ -82,14 +83,26 @@ class ChangeFeed:
         self.max_entries = max_entries
 
     @classmethod
-    def from_url(cls, url: str, stream: str = DEFAULT_STREAM, *, max_entries: int = 1_000_000) -> ChangeFeed:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT_S)
+    def from_url(
+        cls,
+        url: str,
+        stream: str = DEFAULT_STREAM,
+        *,
+        max_entries: int = 1_000_000,
+        sentinel_master: str | None = None,
+    ) -> ChangeFeed:
+        client = connect(url, sentinel_master=sentinel_master, socket_timeout=SOCKET_TIMEOUT_S)
         return cls(client, stream, max_entries=max_entries)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChangeFeed:
         """The feed the settings name: ``feed_stream`` on ``redis_url``, trimmed to ``feed_max_entries``."""
-        return cls.from_url(settings.redis_url, settings.feed_stream, max_entries=settings.feed_max_entries)
+        return cls.from_url(
+            settings.redis_url,
+            settings.feed_stream,
+            max_entries=settings.feed_max_entries,
+            sentinel_master=settings.redis_sentinel_master,
+        )
 
     def announce(self, announcements: Sequence[Announcement]) -> list[str]:
         """Append one entry per announcement (one round trip); their stream ids, in order."""

@@ -13,8 +13,14 @@ Messages carry ids, counts, paths and reasons -- never document text (PHI).
     ├── StoreError
     │   └── StoreUnavailable       the database cannot be reached (transient: retry)
     ├── FeedUnavailable            the change feed's Redis cannot be reached (transient: retry)
+    ├── MessageRefused             a queue message is not signed with the configured key
     └── InferenceError
 """
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
 
 
 class NightclerkError(Exception):
@@ -61,5 +67,22 @@ class FeedUnavailable(NightclerkError):
     """The change feed's Redis cannot be reached right now; announcing may succeed on retry."""
 
 
+class MessageRefused(NightclerkError):
+    """A queue message without a valid signature: not from a producer that holds the signing key."""
+
+
 class InferenceError(NightclerkError):
     """The inference runtime failed on a batch."""
+
+
+def describe(exc: BaseException) -> str:
+    """An exception for a log line or a dead letter: its type and where it was raised.
+
+    nightclerk's own messages are written without document text, so they are kept; any other exception's
+    message may quote its input (a tokenizer's, a driver's), so only its type and place are given.
+    """
+    if isinstance(exc, NightclerkError):
+        return f"{type(exc).__name__}: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}"

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DocumentKind = Literal["ehr_note", "repair_ticket", "literature"]
@@ -18,8 +18,22 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTCLERK_", env_file=".env", extra="ignore")
 
     # Broker and queues
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="redis://[:password@]host:port/db, rediss://… (TLS: ?ssl_cert_reqs=required&"
+        "ssl_ca_certs=…), or sentinel://host:26379;sentinel://host2:26379/db with redis_sentinel_master",
+    )
+    redis_sentinel_master: str | None = Field(
+        default=None, description="the master's name, when redis_url names Redis Sentinels"
+    )
     queue: str = "nightclerk"
+    message_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key: producers sign each chunk, workers refuse chunks not signed with it",
+    )
+    publish_retry_s: float = Field(
+        default=60.0, ge=0, description="how long a producer keeps retrying a send while Redis is away"
+    )
 
     # Change feed: a Redis Stream (on redis_url) announcing every stored result
     feed_stream: str = Field(default="nightclerk:results", min_length=1, description="Redis Stream key")
@@ -79,24 +93,42 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         default=0, ge=0, le=65535, description="Prometheus /metrics port; 0: not served"
     )
-    task_time_limit_s: int = Field(default=900, ge=10)
-    visibility_timeout_s: int = Field(default=3600, ge=60)
+
+    # Delivery and recovery (README: Guarantees)
+    visibility_timeout_s: int = Field(
+        default=900, ge=5, description="a chunk unacknowledged this long is handed to another worker"
+    )
+    restore_interval_s: float = Field(
+        default=10.0, gt=0, description="how often each worker looks for chunks whose worker went away"
+    )
+    lease_ttl_s: int = Field(
+        default=60, ge=3, description="a running chunk's lease, renewed while its worker lives"
+    )
+    outage_wait_s: float = Field(
+        default=300.0, ge=0, description="how long a worker waits, chunk in hand, for the store or Redis"
+    )
+    retry_backoff_max_s: int = Field(
+        default=300, ge=1, description="longest delay before a chunk handed back is tried again"
+    )
+    document_attempts: int = Field(
+        default=3, ge=1, description="tries of a document that fails inference before it is dead-lettered"
+    )
 
     # Logging
     log_json: bool = True
     log_level: str = "INFO"
 
-    @field_validator("visibility_timeout_s")
-    @classmethod
-    def _visibility_above_time_limit(cls, value: int, info: object) -> int:
-        data = getattr(info, "data", {})
-        limit = data.get("task_time_limit_s", 0)
-        if value <= limit:
+    @model_validator(mode="after")
+    def _delays_within_visibility(self) -> Settings:
+        # A chunk handed back with a delay waits, unacknowledged, in a worker until it is due: a delay past
+        # the visibility timeout would have Redis hand out a second copy meanwhile.
+        longest = max(self.retry_backoff_max_s, self.lease_ttl_s)
+        if self.visibility_timeout_s <= longest:
             raise ValueError(
-                f"visibility_timeout_s ({value}) must exceed task_time_limit_s ({limit}), "
-                "or Redis redelivers chunks that are still running"
+                f"visibility_timeout_s ({self.visibility_timeout_s}) must exceed retry_backoff_max_s and "
+                f"lease_ttl_s ({longest}): a delayed chunk would be handed out twice"
             )
-        return value
+        return self
 
     def with_overrides(self, **changes: object) -> Settings:
         """A validated copy with ``changes`` applied (command-line options over ``NIGHTCLERK_*`` values)."""

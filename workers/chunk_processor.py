@@ -1,32 +1,39 @@
-"""Turn one chunk message into stored result rows, one per document per task.
+"""Turn one chunk message into stored result rows, one per document per task -- or dead letters.
 
 Documents that already have a result for this task and pack version are skipped (a redelivered or re-pushed
-chunk costs a lookup, not inference). A batch that fails is retried document by document so one bad
-document does not sink its chunk. After the rows are committed, every document of the chunk that has a row
-for the task -- stored now or before -- is announced on the change feed (``shared/change_feed.py``).
+chunk costs a lookup, not inference). A batch that fails is split until the documents that make it fail are
+found (``isolation.py``); each is tried ``document_attempts`` times alone, then written to the dead letters
+with its reason, and the rest of the chunk is stored. Store and Redis calls wait out an outage in place
+(``patience.py``). After the rows are committed, every document of the chunk that has a row for the task --
+stored now or before -- is announced on the change feed (``shared/change_feed.py``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from nightclerk.shared.change_feed import Announcement, ChangeFeed
 from nightclerk.shared.documents import EhrNote, Literature, RepairTicket
-from nightclerk.shared.errors import InferenceError
+from nightclerk.shared.errors import NightclerkError
 from nightclerk.shared.logging import get_logger
 from nightclerk.shared.messages import ChunkMessage
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
-from nightclerk.shared.store import ResultStore
+from nightclerk.shared.store import DeadLetterStore, Failure, ResultStore
 from nightclerk.workers import metrics
 from nightclerk.workers.classifier import ClassifierRuntime
+from nightclerk.workers.isolation import run_isolated
 from nightclerk.workers.pack_registry import PackRegistry, Summarizer
+from nightclerk.workers.patience import Patience
 
 log = get_logger(__name__)
 AnyDocument = EhrNote | RepairTicket | Literature
 Runtime = ClassifierRuntime | Summarizer
 DONE_EVENTS = {"classify": "chunk_classified", "summarize": "chunk_summarized"}
+T = TypeVar("T")
 
 
 @dataclass
@@ -64,6 +71,20 @@ def _count(
         metrics.END_TO_END_SECONDS.labels(task=task).observe(max(age_s, 0.0))
 
 
+def _count_dead_letters(failures: list[Failure], chunk: ChunkMessage) -> None:
+    for failure in failures:
+        metrics.DEAD_LETTERS.labels(task=failure.task, kind=chunk.kind).inc()
+        log.error(
+            "document_dead_lettered",
+            document_id=failure.document.id,
+            chunk_id=chunk.chunk_id,
+            task=failure.task,
+            pack=failure.pack_name,
+            attempts=failure.attempts,
+            reason=failure.reason,
+        )
+
+
 class ChunkProcessor:
     def __init__(
         self,
@@ -73,12 +94,19 @@ class ChunkProcessor:
         top_k: int = 5,
         *,
         feed: ChangeFeed | None = None,
+        patience: Patience | None = None,
+        document_attempts: int = 3,
+        retry_backoff_s: float = 0.5,
     ) -> None:
         self.registry = registry
         self.store = store
+        self.dead_letters = DeadLetterStore(store)
         self.worker_id = worker_id
         self.top_k = top_k
         self.feed = feed
+        self.patience = patience or Patience(0.0)  # no waiting unless the worker asks for it
+        self.document_attempts = document_attempts
+        self.retry_backoff_s = retry_backoff_s
 
     def process(self, chunk: ChunkMessage) -> ChunkOutcome:
         queue_ms = max((datetime.now(UTC) - chunk.pushed_at).total_seconds() * 1000, 0.0)
@@ -88,30 +116,76 @@ class ChunkProcessor:
         metrics.CHUNKS.labels(kind=chunk.kind).inc()
         return outcome
 
-    def _run(self, task: str, chunk: ChunkMessage, queue_ms: float, outcome: ChunkOutcome) -> None:
-        runtime: Runtime = (
-            self.registry.classifier_for(chunk.kind)
-            if task == "classify"
-            else self.registry.summarizer_for(chunk.kind)
+    def dead_letter_chunk(self, chunk: ChunkMessage, reason: str) -> int:
+        """Give up on every document of the chunk that has no result yet, for every task; how many.
+
+        For an error the worker cannot place on one document (a bug, a statement the store refuses): the
+        documents wait in the dead letters for an operator instead of being acknowledged away.
+        """
+        return sum(self._dead_letter_task(chunk, task, reason) for task in chunk.tasks)
+
+    def _dead_letter_task(self, chunk: ChunkMessage, task: str, reason: str) -> int:
+        try:
+            runtime = self._runtime(task, chunk.kind)
+            name, version = runtime.name, runtime.version
+        except NightclerkError:
+            name, version = "unknown", "unknown"
+        ids = [d.id for d in chunk.documents]
+        done = self._patient(lambda: self.store.existing(ids, task, version), "store", chunk)
+        failures = [Failure(d, task, name, version, reason, 1) for d in chunk.documents if d.id not in done]
+        self._record(failures, chunk)
+        return len(failures)
+
+    def _record(self, failures: list[Failure], chunk: ChunkMessage) -> None:
+        if not failures:
+            return
+        self._patient(
+            lambda: self.dead_letters.record(failures, chunk_id=chunk.chunk_id, worker_id=self.worker_id),
+            "dead_letters",
+            chunk,
         )
-        done = self.store.existing((d.id for d in chunk.documents), task, runtime.version)
+        _count_dead_letters(failures, chunk)
+
+    def _runtime(self, task: str, kind: str) -> Runtime:
+        if task == "classify":
+            return self.registry.classifier_for(kind)
+        return self.registry.summarizer_for(kind)
+
+    def _patient(self, operation: Callable[[], T], what: str, chunk: ChunkMessage) -> T:
+        return self.patience.call(operation, what=what, chunk_id=chunk.chunk_id)
+
+    def _run(self, task: str, chunk: ChunkMessage, queue_ms: float, outcome: ChunkOutcome) -> None:
+        runtime = self._runtime(task, chunk.kind)
+        ids = [d.id for d in chunk.documents]
+        done = self._patient(lambda: self.store.existing(ids, task, runtime.version), "store", chunk)
         pending = [d for d in chunk.documents if d.id not in done]
         outcome.skipped += len(chunk.documents) - len(pending)
         started = time.perf_counter()
-        rows, failed = self._rows_for(runtime, pending, chunk.chunk_id, queue_ms)
+        isolated = run_isolated(
+            lambda documents: self._rows(runtime, documents, chunk.chunk_id, queue_ms),
+            pending,
+            attempts=self.document_attempts,
+            backoff_s=self.retry_backoff_s,
+        )
         inference_s = time.perf_counter() - started
-        outcome.failed.extend(failed)
-        outcome.stored += self.store.upsert(rows)
-        _count(task, runtime.name, chunk, len(pending), len(rows), len(failed), inference_s)
+        rows = isolated.results
+        outcome.stored += self._patient(lambda: self.store.upsert(rows), "store", chunk)
+        failures = [
+            Failure(document, task, runtime.name, runtime.version, reason, attempts)
+            for document, reason, attempts in isolated.failures
+        ]
+        self._record(failures, chunk)
+        outcome.failed.extend(f.document.id for f in failures)
+        _count(task, runtime.name, chunk, len(pending), len(rows), len(failures), inference_s)
         if self.feed is not None:  # after the commit: announce what is stored, including what already was
+            feed = self.feed
             stored = done | {row.document_id for row in rows}
-            self.feed.announce(
-                [
-                    Announcement(d.id, d.kind, task, runtime.name, runtime.version, chunk.chunk_id)
-                    for d in chunk.documents
-                    if d.id in stored
-                ]
-            )
+            announcements = [
+                Announcement(d.id, d.kind, task, runtime.name, runtime.version, chunk.chunk_id)
+                for d in chunk.documents
+                if d.id in stored
+            ]
+            self._patient(lambda: feed.announce(announcements), "feed", chunk)
         log.info(
             DONE_EVENTS[task],
             chunk_id=chunk.chunk_id,
@@ -121,32 +195,16 @@ class ChunkProcessor:
             documents=len(chunk.documents),
             inferred=len(rows),
             skipped=len(chunk.documents) - len(pending),
-            failed=len(failed),
+            failed=len(failures),
             elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
-    def _rows_for(
+    def _rows(
         self, runtime: Runtime, documents: list[AnyDocument], chunk_id: str, queue_ms: float
-    ) -> tuple[list[ResultRow], list[str]]:
-        if not documents:
-            return [], []
-        try:
-            if not isinstance(runtime, ClassifierRuntime):
-                return self._summarize(runtime, documents, chunk_id, queue_ms), []
-            return self._infer(runtime, documents, chunk_id, queue_ms), []
-        except InferenceError:
-            if len(documents) == 1:
-                log.error(
-                    "document_failed", document_id=documents[0].id, pack=runtime.name, task=runtime.task
-                )
-                return [], [documents[0].id]
-        rows: list[ResultRow] = []
-        failed: list[str] = []
-        for document in documents:
-            more_rows, more_failed = self._rows_for(runtime, [document], chunk_id, queue_ms)
-            rows.extend(more_rows)
-            failed.extend(more_failed)
-        return rows, failed
+    ) -> list[ResultRow]:
+        if isinstance(runtime, ClassifierRuntime):
+            return self._infer(runtime, documents, chunk_id, queue_ms)
+        return self._summarize(runtime, documents, chunk_id, queue_ms)
 
     def _infer(
         self, runtime: ClassifierRuntime, documents: list[AnyDocument], chunk_id: str, queue_ms: float

@@ -20,14 +20,18 @@ from prometheus_client.registry import Collector
 
 from nightclerk.shared import broker
 from nightclerk.shared.errors import BrokerUnavailable
+from nightclerk.shared.settings import Settings
 
 REGISTRY = CollectorRegistry()
 FAILURE_REASONS = (
-    "inference_error",
-    "store_unavailable",
+    "inference_error",  # a document dead-lettered after its attempts
+    "store_unavailable",  # one failed try against the database (the worker waits and tries again)
     "feed_unavailable",
+    "broker_unavailable",  # a lease could not be taken or kept: Redis away
     "pack_missing",
-    "message_invalid",
+    "message_invalid",  # not a chunk message: dropped
+    "message_refused",  # not signed with the signing key: dropped
+    "worker_error",  # an error not placed on one document: the chunk's documents dead-lettered
 )
 
 DOCUMENTS = Counter(
@@ -37,6 +41,24 @@ DOCUMENTS = Counter(
     registry=REGISTRY,
 )
 CHUNKS = Counter("nightclerk_chunks", "Chunks processed to the end", ["kind"], registry=REGISTRY)
+CHUNKS_DEFERRED = Counter(
+    "nightclerk_chunks_deferred",
+    "Chunks sent back for later: another worker holds the lease (lease_held), an outage outlasted the "
+    "worker's wait (outage), a pack is missing (pack_missing)",
+    ["reason"],
+    registry=REGISTRY,
+)
+CHUNKS_RECOVERED = Counter(
+    "nightclerk_chunks_recovered",
+    "Chunks the ledger found unaccounted for (lost by the broker) and sent again",
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "nightclerk_dead_letters",
+    "Documents given up on and written to the dead letters (nightclerk dlq)",
+    ["task", "kind"],
+    registry=REGISTRY,
+)
 FAILURES = Counter("nightclerk_failures", "Failures, by reason", ["reason"], registry=REGISTRY)
 BATCH_DOCUMENTS = Histogram(
     "nightclerk_inference_batch_documents",
@@ -66,9 +88,8 @@ for _reason in FAILURE_REASONS:  # every reason shows from the start, at 0
 class QueueDepth(Collector):
     """``nightclerk_queue_depth{queue}``: messages waiting, read from Redis at scrape time."""
 
-    def __init__(self, redis_url: str, queue: str) -> None:
-        self.redis_url = redis_url
-        self.queue = queue
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -77,11 +98,11 @@ class QueueDepth(Collector):
         with suppress(
             BrokerUnavailable
         ):  # no sample rather than a wrong one; the worker logs the broker's absence
-            family.add_metric([self.queue], broker.queue_depth(self.redis_url, self.queue))
+            family.add_metric([self.settings.queue], broker.queue_depth(self.settings))
         yield family
 
 
-def serve(port: int, redis_url: str, queue: str) -> None:
+def serve(port: int, settings: Settings) -> None:
     """Serve ``/metrics`` on ``port`` from a daemon thread (prometheus-client's own server)."""
-    REGISTRY.register(QueueDepth(redis_url, queue))
+    REGISTRY.register(QueueDepth(settings))
     start_http_server(port, registry=REGISTRY)

@@ -15,12 +15,10 @@ from celery import signals
 
 from nightclerk.shared import broker
 from nightclerk.shared.celery_app import get_app
-from nightclerk.shared.change_feed import ChangeFeed
 from nightclerk.shared.logging import configure_logging, get_logger
 from nightclerk.shared.settings import Settings
-from nightclerk.shared.store import open_store
 from nightclerk.workers import metrics, tasks
-from nightclerk.workers.chunk_processor import ChunkProcessor
+from nightclerk.workers.ledger_sweeper import LedgerSweeper
 from nightclerk.workers.pack_registry import PackRegistry
 
 log = get_logger(__name__)
@@ -30,8 +28,8 @@ def _keep_our_logging(**_: Any) -> None:
     """Connected to ``setup_logging`` so Celery leaves the structlog configuration alone."""
 
 
-def prepare_worker(settings: Settings, worker_id: str) -> ChunkProcessor:
-    broker.ping(settings.redis_url)
+def prepare_worker(settings: Settings, worker_id: str) -> tasks.WorkerContext:
+    broker.ping(settings)
     registry = PackRegistry(settings)
     log.info(
         "device_selected",
@@ -40,19 +38,26 @@ def prepare_worker(settings: Settings, worker_id: str) -> ChunkProcessor:
         worker_id=worker_id,
     )
     ready = registry.preload()
-    store = open_store(settings)
-    log.info("worker_ready", serves=ready, store=store.describe(), queue=settings.queue, worker_id=worker_id)
-    feed = ChangeFeed.from_settings(settings)
-    return ChunkProcessor(registry, store, worker_id, settings.top_k_labels, feed=feed)
+    context = tasks.build_context(settings, worker_id, registry)
+    log.info(
+        "worker_ready",
+        serves=ready,
+        store=context.processor.store.describe(),
+        queue=settings.queue,
+        worker_id=worker_id,
+    )
+    return context
 
 
 def run_worker(settings: Settings, *, name: str | None = None, loglevel: str = "INFO") -> None:
     configure_logging(json=settings.log_json, level=settings.log_level)
     signals.setup_logging.connect(_keep_our_logging, weak=False)
     hostname = name or f"nightclerk-{os.getpid()}@{socket.gethostname()}"
-    tasks.install_processor(prepare_worker(settings, hostname))
+    context = prepare_worker(settings, hostname)
+    tasks.install_context(context)
+    LedgerSweeper(settings, context.leases, hostname).start()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port, settings.redis_url, settings.queue)
+        metrics.serve(settings.metrics_port, settings)
         log.info("metrics_served", port=settings.metrics_port, worker_id=hostname)
     get_app().worker_main(
         [

@@ -57,7 +57,8 @@ class ResultStore:
             self.engine = sa.create_engine(url, connect_args={"timeout": 30})
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            # a database behind a dead link must fail a connect in seconds, not hang a worker's chunk
+            self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
         self.metadata = sa.MetaData(schema=schema)
         self.table = results_table(self.metadata)
 

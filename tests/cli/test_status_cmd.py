@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +54,7 @@ def test_status_shows_the_queue_the_throughput_and_the_feed(
     assert "1 results (0.2 per minute)" in result.output  # last 5 minutes: the row 2 minutes old
     assert "3 results (0.1 per minute)" in result.output  # last hour: all three (2, 22 and 42 minutes old)
     assert f"{change_feed.stream}: 1 entries" in result.output and "group sink" in result.output
+    assert re.search(r"dead letters\s+│ none", result.output)
 
 
 def test_status_without_redis_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,8 +90,12 @@ def _scraped(env: dict[str, str], outcome: str) -> float:
     )
 
 
+def _settings(env: dict[str, str]) -> Settings:
+    return Settings(**{k: v for k, v in env.items() if k in Settings.model_fields})
+
+
 def _store(env: dict[str, str]) -> ResultStore:
-    settings = Settings(**{k: v for k, v in env.items() if k in Settings.model_fields})
+    settings = _settings(env)
     store = ResultStore(settings.resolved_database_url, schema=settings.database_schema)
     store.create_schema()
     return store
@@ -107,10 +111,7 @@ def _wait_for(condition: object, timeout: float, what: str) -> None:
 
 
 def _drained(env: dict[str, str]) -> bool:
-    return (
-        broker.queue_depth(env["redis_url"], env["queue"]) == 0
-        and broker.unacked_count(env["redis_url"]) == 0
-    )
+    return broker.queue_depth(_settings(env)) == 0 and broker.unacked_count(_settings(env)) == 0
 
 
 @pytest.mark.parametrize("worker_env", ["sqlite", "postgresql"], indirect=True)

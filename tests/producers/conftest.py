@@ -6,9 +6,7 @@ kombu's bookkeeping keys for it are deleted afterwards.
 
 from __future__ import annotations
 
-import base64
 import csv
-import json
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -76,21 +74,14 @@ def producer_settings(producer_redis: redis.Redis) -> Iterator[Settings]:
         producer_redis.delete(*keys)
 
 
-def decode_message(raw: bytes | str) -> tuple[dict[str, Any], list[Any]]:
-    """A kombu-on-Redis message -> (envelope, Celery protocol-2 body ``[args, kwargs, embed]``)."""
-    envelope = json.loads(raw)
-    assert envelope["content-type"] == "application/json"
-    body = envelope["body"]
-    if envelope["properties"].get("body_encoding") == "base64":
-        body = base64.b64decode(body)
-    return envelope, json.loads(body)
-
-
 RawReader = Callable[[], list[tuple[dict[str, Any], list[Any]]]]
+MessageDecoder = Callable[[bytes | str], tuple[dict[str, Any], list[Any]]]
 
 
 @pytest.fixture
-def queued_raw(producer_redis: redis.Redis, producer_settings: Settings) -> RawReader:
+def queued_raw(
+    producer_redis: redis.Redis, producer_settings: Settings, decode_message: MessageDecoder
+) -> RawReader:
     """Every message on the test's queue, oldest first, as (kombu envelope, decoded Celery body)."""
 
     def read() -> list[tuple[dict[str, Any], list[Any]]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from nightclerk.shared.celery_app import get_app, make_celery
+from nightclerk.shared.celery_app import get_app, make_celery, publish_retry_policy
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK
-from nightclerk.shared.settings import Settings
+from nightclerk.shared.settings import Settings, get_settings
 
 
 def test_live_app_holds_the_delivery_contract() -> None:
@@ -15,7 +15,13 @@ def test_live_app_holds_the_delivery_contract() -> None:
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
-    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+    options = conf.broker_transport_options
+    assert (
+        options["visibility_timeout"] > get_settings().retry_backoff_max_s
+    )  # a delayed retry is not doubled
+    assert options["unacked_restore_throttle"] == 1  # a dead worker's chunk is swept every interval
+    assert conf.broker_connection_max_retries is None  # a worker waits for Redis however long
+    assert conf.task_publish_retry is True
     assert conf.result_backend is None  # Celery's backend is not the store
     assert conf.task_ignore_result is True
 
@@ -31,8 +37,27 @@ def test_the_worker_task_carries_the_contract_name_and_flags() -> None:
 
 def test_settings_flow_into_the_app() -> None:
     app = make_celery(
-        Settings(redis_url="redis://h:1/3", queue="q1", task_time_limit_s=100, visibility_timeout_s=200)
+        Settings(redis_url="redis://h:1/3", queue="q1", visibility_timeout_s=400, restore_interval_s=2.5)
     )
     assert app.conf.broker_url == "redis://h:1/3"
     assert app.conf.task_default_queue == "q1"
-    assert app.conf.broker_transport_options == {"visibility_timeout": 200}
+    options = app.conf.broker_transport_options
+    assert (options["visibility_timeout"], options["unacked_restore_interval"]) == (400, 2.5)
+    assert "master_name" not in options
+
+
+def test_a_sentinel_url_names_its_master() -> None:
+    settings = Settings(
+        redis_url="sentinel://s1:26379;sentinel://s2:26379/2", redis_sentinel_master="nightclerk-master"
+    )
+    assert make_celery(settings).conf.broker_transport_options["master_name"] == "nightclerk-master"
+
+
+def test_a_send_is_retried_for_about_the_configured_time() -> None:
+    for seconds in (0.0, 5.0, 60.0, 600.0):
+        policy = publish_retry_policy(seconds)
+        waits = [
+            min(policy["interval_start"] + i * policy["interval_step"], policy["interval_max"])
+            for i in range(int(policy["max_retries"]))
+        ]
+        assert seconds <= sum(waits) < seconds + policy["interval_max"] + 0.001

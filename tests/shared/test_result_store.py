@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,19 +28,6 @@ def row(
         chunk_id="c1",
         created_at=when or datetime.now(UTC),
     )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ResultStore]:
-    if request.param == "sqlite":
-        result = ResultStore(f"sqlite:///{tmp_path / 'results.db'}")
-    else:
-        url = request.getfixturevalue("postgres_url")
-        result = ResultStore(url, schema=request.getfixturevalue("pg_schema"))
-    result.create_schema()
-    yield result
-    result.drop()
-    result.close()
 
 
 def test_upsert_is_idempotent_per_document_task_and_pack_version(store: ResultStore) -> None:

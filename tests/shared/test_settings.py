@@ -24,6 +24,9 @@ def test_default_store_is_a_sqlite_file_under_data_dir(tmp_path: Path) -> None:
     assert Settings(database_url="postgresql://h/db").resolved_database_url == "postgresql://h/db"
 
 
-def test_visibility_timeout_must_exceed_the_task_time_limit() -> None:
+def test_visibility_timeout_must_exceed_every_delay_a_worker_holds_a_chunk_for() -> None:
     with pytest.raises(ValidationError, match="visibility_timeout_s"):
-        Settings(task_time_limit_s=600, visibility_timeout_s=600)
+        Settings(retry_backoff_max_s=600, visibility_timeout_s=600)
+    with pytest.raises(ValidationError, match="lease_ttl_s"):
+        Settings(lease_ttl_s=120, retry_backoff_max_s=10, visibility_timeout_s=100)
+    assert Settings(lease_ttl_s=5, retry_backoff_max_s=5, visibility_timeout_s=10).visibility_timeout_s == 10

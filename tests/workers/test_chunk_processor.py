@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from nightclerk.exporters.tiny import POISON_WORD
 from nightclerk.shared.change_feed import ChangeFeed, FeedConsumer
 from nightclerk.shared.documents import EhrNote
 from nightclerk.shared.errors import InferenceError, PackNotFound
@@ -101,6 +102,45 @@ def test_a_failing_document_does_not_sink_its_chunk(
     assert outcome.failed == ["t:n3"]
     assert outcome.stored == 7
     assert "t:n3" not in {r.document_id for r in store.rows()}
+
+
+def test_a_poison_document_is_dead_lettered_with_its_reason_and_the_rest_stored(
+    fragile_packs: Path, store: ResultStore
+) -> None:
+    registry = PackRegistry(Settings(packs_dir=fragile_packs), placement=CPU)
+    processor = ChunkProcessor(registry, store, "w-test", document_attempts=3, retry_backoff_s=0.01)
+    documents = chunk(12).documents
+    poison = {documents[4].id, documents[9].id}
+    documents = [
+        EhrNote(source="t", source_id=d.source_id, text=f"{d.text} {POISON_WORD}") if d.id in poison else d
+        for d in documents
+    ]
+    message = ChunkMessage(tasks=["classify"], documents=documents)
+    outcome = processor.process(message)  # onnxruntime fails every batch holding a poison note
+    assert sorted(outcome.failed) == sorted(poison) and outcome.stored == 10
+    assert {r.document_id for r in store.rows()} == {d.id for d in documents} - poison
+    letters = processor.dead_letters.letters()
+    assert {d.document_id for d in letters} == poison
+    assert all(d.attempts == 3 and d.chunk_id == message.chunk_id for d in letters)
+    assert all(d.reason.startswith("InferenceError: pack ehr-specialty: inference failed") for d in letters)
+    assert all(POISON_WORD not in d.reason and "knee" not in d.reason for d in letters)
+    # delivered again (the worker died before acknowledging): stored ones skip, the poison fails again
+    again = processor.process(message)
+    assert (again.stored, again.skipped, sorted(again.failed)) == (0, 10, sorted(poison))
+    assert {d.attempts for d in processor.dead_letters.letters()} == {6}
+
+
+def test_an_unplaceable_error_dead_letters_every_unstored_document(
+    processor: ChunkProcessor, store: ResultStore
+) -> None:
+    processor.process(chunk(3))
+    message = chunk(6)
+    assert processor.dead_letter_chunk(message, "worker error: TypeError at x.py:1") == 3
+    letters = processor.dead_letters.letters()
+    assert sorted(d.document_id for d in letters) == ["t:n3", "t:n4", "t:n5"]
+    assert {(d.pack_name, d.reason) for d in letters} == {
+        ("ehr-specialty", "worker error: TypeError at x.py:1")
+    }
 
 
 def test_a_kind_without_a_pack_is_pack_not_found(tiny_packs: Path, store: ResultStore) -> None:

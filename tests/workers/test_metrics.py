@@ -68,7 +68,7 @@ def test_the_endpoint_serves_every_family_and_the_queue_depth(redis_url: str, qu
         port = int(probe.getsockname()[1])
     client = redis.Redis.from_url(redis_url)
     client.lpush(queue_name, "a", "b", "c")  # three messages waiting
-    metrics.serve(port, redis_url, queue_name)
+    metrics.serve(port, Settings(redis_url=redis_url, queue=queue_name))
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     families = {family.name: family for family in text_string_to_metric_families(text)}
     for name in ("nightclerk_documents", "nightclerk_chunks", "nightclerk_failures",
