@@ -13,6 +13,7 @@ from nightclerk.shared import broker
 from nightclerk.shared.celery_app import make_celery
 from nightclerk.shared.change_feed import ChangeFeed
 from nightclerk.shared.errors import NightclerkError
+from nightclerk.shared.ledger import ChunkLedger
 from nightclerk.shared.settings import get_settings
 from nightclerk.shared.store import DeadLetterStore, open_store
 
@@ -32,6 +33,7 @@ def status(
     try:
         waiting = broker.queue_depth(settings)
         unacked = broker.unacked_count(settings)
+        outstanding = ChunkLedger(broker.client(settings), settings.queue).outstanding()
         app = make_celery(settings)
         try:
             answers = app.control.ping(timeout=wait_s) or []
@@ -58,6 +60,7 @@ def status(
     table.add_row(
         "queue", f"{settings.queue}: {waiting} waiting, {unacked} delivered and not yet acknowledged"
     )
+    table.add_row("chunks on record", f"{outstanding} sent and not yet finished (the ledger)")
     table.add_row("workers", f"{len(workers)} answered" + (f": {', '.join(workers)}" if workers else ""))
     for label, span, count in stored:
         per_minute = count / (span.total_seconds() / 60)

@@ -192,7 +192,7 @@ class ChunkProcessor:
             kind=chunk.kind,
             pack=runtime.name,
             pack_version=runtime.version,
-            documents=len(chunk.documents),
+            chunk_documents=len(chunk.documents),  # not "documents": the log drops keys that may hold text
             inferred=len(rows),
             skipped=len(chunk.documents) - len(pending),
             failed=len(failures),

@@ -55,6 +55,7 @@ def test_status_shows_the_queue_the_throughput_and_the_feed(
     assert "3 results (0.1 per minute)" in result.output  # last hour: all three (2, 22 and 42 minutes old)
     assert f"{change_feed.stream}: 1 entries" in result.output and "group sink" in result.output
     assert re.search(r"dead letters\s+│ none", result.output)
+    assert "0 sent and not yet finished" in result.output  # the two raw test messages are not on record
 
 
 def test_status_without_redis_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:

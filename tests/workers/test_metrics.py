@@ -73,7 +73,8 @@ def test_the_endpoint_serves_every_family_and_the_queue_depth(redis_url: str, qu
     families = {family.name: family for family in text_string_to_metric_families(text)}
     for name in ("nightclerk_documents", "nightclerk_chunks", "nightclerk_failures",
                  "nightclerk_inference_batch_documents", "nightclerk_inference_seconds",
-                 "nightclerk_end_to_end_seconds", "nightclerk_queue_depth"):  # fmt: skip
+                 "nightclerk_end_to_end_seconds", "nightclerk_queue_depth", "nightclerk_chunks_deferred",
+                 "nightclerk_chunks_recovered", "nightclerk_dead_letters"):  # fmt: skip
         assert name in families, name
     (depth,) = families["nightclerk_queue_depth"].samples
     assert depth.labels == {"queue": queue_name} and depth.value == 3
