@@ -36,7 +36,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from lxml import etree
 from pydantic import ValidationError
 
-from nightclerk.producers.readers import Item, Record, RecordError
+from nightclerk.producers.readers import NUMBER_TOO_LONG, Item, Record, RecordError
 from nightclerk.shared.documents import content_id
 
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -127,6 +127,8 @@ def _parse_json(data: bytes, *, first: bool) -> Any:
         raise _Unusable(f"invalid JSON: {exc.msg}: {place}") from None
     except RecursionError:
         raise _Unusable("invalid JSON: nested too deeply") from None
+    except ValueError:  # an integer of more than 4,300 digits: valid JSON, but Python refuses to read it
+        raise _Unusable(f"invalid JSON: {NUMBER_TOO_LONG}") from None
     if not isinstance(value, dict):
         raise _Unusable("not a JSON object")
     return value
@@ -196,7 +198,7 @@ def _validation_problem(resource_type: str, resource: dict[str, Any]) -> str | N
         shown = [f"{_location(err['loc'])} ({err['type']})" for err in errors[:MAX_ERRORS_SHOWN]]
         more = f"; ... ({len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
         return "; ".join(shown) + more
-    except (ValueError, TypeError, RecursionError) as exc:
+    except Exception as exc:  # the library fails in other ways too: a number as a url is an AttributeError
         return f"validation failed ({type(exc).__name__})"
     return None
 
@@ -343,12 +345,16 @@ def _decode_text(data: bytes, charset: str) -> str:
     shown = charset if _CHARSET.match(charset) else "(not shown)"
     try:
         codec = codecs.lookup(charset).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a name with a NUL or a lone surrogate in it
         raise _Unusable(f"unknown charset {shown}") from None
     try:
         return data.decode("utf-8-sig" if codec == "utf-8" else codec)
     except UnicodeDecodeError as exc:
         raise _Unusable(f"data is not valid {shown} text (byte {exc.start})") from None
+    except UnicodeError:  # a codec's own complaint (idna), or the "undefined" codec
+        raise _Unusable(f"data is not valid {shown} text") from None
+    except LookupError:  # a codec that is not a text encoding: rot13, base64, hex, zlib ...
+        raise _Unusable(f"charset {shown} is not a text encoding") from None
 
 
 # --- composition ---------------------------------------------------------------------------------------

@@ -35,8 +35,29 @@ def check_columns(path: Path, shape: FileShape, mapping: FieldMapping) -> None:
         if name not in columns and (shape.header or name.split(".", 1)[0] not in columns)
     ]
     if missing:
-        found = "columns found" if shape.header else f"keys found in the first {SAMPLE_RECORDS} records"
-        raise InputError(
-            f"{path}: missing column(s) {_names(missing)} named by the mapping; "
-            f"{found}: {_names(shape.columns)}"
+        found = (
+            _header_summary(shape.columns, mapping.required_columns(), missing)
+            if shape.header
+            else f"keys found in the first {SAMPLE_RECORDS} records: {_names(shape.columns)}"
         )
+        raise InputError(f"{path}: missing column(s) {_names(missing)} named by the mapping; {found}")
+
+
+def _header_summary(header: list[str], required: list[str], missing: list[str]) -> str:
+    """What the header line holds, without quoting cells the mapping does not name: in a file without a
+    header line (or one cut into the first record) that line is a record, and its cells are document text.
+    A cell is shown only when it is a mapped name, or looks like a missing one (case, spaces, ``_``, ``-``).
+    """
+    named = [name for name in dict.fromkeys(header) if name in required]
+    norms: dict[str, str] = {}
+    for cell in header:
+        norms.setdefault(_normalized(cell), cell)
+    similar = [f"{norms[_normalized(name)]} for {name}" for name in missing if _normalized(name) in norms]
+    text = f"the header line has {len(header)} column(s), named by the mapping: {_names(named) or 'none'}"
+    if similar:
+        text += f"; did you mean {_names(similar)}?"
+    return text + " (other cells are not shown: in a file without a header line, that line is a record)"
+
+
+def _normalized(name: str) -> str:
+    return "".join(char for char in name.casefold() if char not in " _-\t")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from typing import IO
 
@@ -70,8 +71,6 @@ def file_items(stream: io.BufferedReader) -> Iterator[Item]:
                 f"reading stopped after {number} articles"
             ),
         )
-    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
-        yield (
-            number + 1,
-            RecordError(f"compressed data unreadable ({type(exc).__name__}) after {number} articles"),
-        )
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt gzip stream
+        what = "zlib.error" if isinstance(exc, zlib.error) else type(exc).__name__
+        yield number + 1, RecordError(f"compressed data unreadable ({what}) after {number} articles")

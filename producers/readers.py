@@ -49,6 +49,8 @@ _FORMAT_MODULES: dict[str, str] = {
 ENCODING = "utf-8-sig"  # a leading byte-order mark is dropped, not glued to the first column name
 ERRORS = "surrogateescape"
 SAMPLE_RECORDS = 100  # JSONL has no header: the columns are the keys seen in the first records
+# json.loads raises a plain ValueError (not JSONDecodeError) for an integer over sys.get_int_max_str_digits()
+NUMBER_TOO_LONG = "a number too long to read"
 
 
 def _raise_field_limit() -> None:
@@ -190,6 +192,9 @@ class RecordReader:
         except RecursionError:
             yield 1, RecordError("invalid JSON: nested too deeply")
             return
+        except ValueError:  # an integer of more than 4,300 digits: valid JSON, but Python refuses to read it
+            yield 1, RecordError(f"invalid JSON: {NUMBER_TOO_LONG}")
+            return
         records = records_in(value)
         if records is None:
             yield 1, RecordError("the document is neither an object nor an array of objects")
@@ -246,6 +251,9 @@ class RecordReader:
                 continue
             except RecursionError:
                 yield number, RecordError("invalid JSON: nested too deeply")
+                continue
+            except ValueError:  # an integer of more than 4,300 digits
+                yield number, RecordError(f"invalid JSON: {NUMBER_TOO_LONG}")
                 continue
             if not isinstance(value, dict):
                 yield number, RecordError("line is not a JSON object")

@@ -34,7 +34,7 @@ from nightclerk.producers.chunking import Chunker
 from nightclerk.producers.enqueue import Enqueuer
 from nightclerk.producers.mapping import FieldMapping, load_preset
 from nightclerk.producers.push import parse_tasks
-from nightclerk.producers.readers import RecordError, records_in
+from nightclerk.producers.readers import NUMBER_TOO_LONG, RecordError, records_in
 from nightclerk.producers.validation import Accepted, Validator
 from nightclerk.shared.errors import BrokerUnavailable, ConfigError, InputError
 from nightclerk.shared.logging import get_logger
@@ -75,6 +75,8 @@ def _records(body: bytes) -> list[dict[str, Any] | RecordError]:
         raise HTTPException(422, f"body is not valid JSON{where}") from None
     except RecursionError:
         raise HTTPException(422, "body is not valid JSON: nested too deeply") from None
+    except ValueError:  # an integer of more than 4,300 digits: valid JSON, but Python refuses to read it
+        raise HTTPException(422, f"body is not valid JSON: {NUMBER_TOO_LONG}") from None
     records = records_in(value)
     if not records:
         raise HTTPException(422, "body must be a JSON object or a non-empty array of objects")

@@ -250,6 +250,31 @@ def test_more_attachment_problems(tmp_path: Path) -> None:
     ]
 
 
+def test_what_fuzzing_found_is_rejected_not_a_crash(tmp_path: Path) -> None:
+    """Found by the fuzz tests: codecs that are not text encodings, a charset with a NUL, a number as an
+    attachment url (fhir.resources raises AttributeError), an integer too long for Python's int()."""
+    text = _b64(SECRET.encode())
+    path = _write(
+        tmp_path,
+        "found.ndjson",
+        _note("a", {"contentType": "text/plain; charset=rot13", "data": text}),
+        _note("b", {"contentType": "text/html; charset=base64", "data": text}),
+        _note("c", {"contentType": "text/plain; charset=undefined", "data": text}),
+        _note("d", {"contentType": "text/plain; charset=utf\u0000", "data": text}),
+        _note("e", {"contentType": "text/plain", "data": text, "url": 5}),
+    )
+    with path.open("ab") as handle:
+        handle.write(b'{"resourceType": "DocumentReference", "id": "f", "n": ' + b"9" * 4_400 + b"}\n")
+    assert _reasons(_items(path)) == [
+        (1, "DocumentReference/a content[0]: charset rot13 is not a text encoding"),
+        (2, "DocumentReference/b content[0]: charset base64 is not a text encoding"),
+        (3, "DocumentReference/c content[0]: data is not valid undefined text"),
+        (4, "DocumentReference/d content[0]: unknown charset (not shown)"),
+        (5, "DocumentReference/e: not a valid FHIR R4 DocumentReference: validation failed (AttributeError)"),
+        (6, "invalid JSON: a number too long to read"),
+    ]
+
+
 def test_invalid_json_file_names_the_place_only(tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
     path.write_text('{\n  "resourceType": "DocumentReference",\n  "note": "' + SECRET, encoding="utf-8")

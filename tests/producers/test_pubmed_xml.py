@@ -67,6 +67,17 @@ def test_broken_xml_keeps_what_came_before_and_says_where_it_broke(tmp_path: Pat
     assert "after 1 articles" in reason.reason and "editorial" not in reason.reason.lower()
 
 
+def test_a_corrupt_gzip_stream_is_a_reject_not_a_crash(tmp_path: Path) -> None:
+    """Found by the fuzz tests: a damaged deflate stream raises zlib.error, which is not an OSError."""
+    packed = bytearray(gzip.compress(FIXTURE.read_bytes(), mtime=0))
+    packed[40:44] = b"\xff\xff\xff\xff"  # inside the compressed data
+    broken = tmp_path / "broken.xml.gz"
+    broken.write_bytes(bytes(packed))
+    *_, (number, last) = items(broken)
+    assert isinstance(last, RecordError)
+    assert last.reason == f"compressed data unreadable (zlib.error) after {number - 1} articles"
+
+
 def test_push_round_trip(
     producer_settings: Settings, queued: Callable[[], list[ChunkMessage]], tmp_path: Path
 ) -> None:

@@ -190,7 +190,7 @@ def test_file_level_problems_stop_the_push_before_anything_is_queued(
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     header_only = write_csv("header.csv", ["id", "text", "ward"], [])
-    with pytest.raises(InputError, match=r"wrong.csv: missing column\(s\) text, ward .*found: id, body"):
+    with pytest.raises(InputError, match=r"wrong.csv: missing column\(s\) text, ward .*mapping: id "):
         _push([good, wrong], NOTES, producer_settings, tmp_path)
     with pytest.raises(InputError, match=r"empty.csv is empty"):
         _push([good, empty], NOTES, producer_settings, tmp_path)

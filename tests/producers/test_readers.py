@@ -91,6 +91,21 @@ def test_jsonl_bad_lines_are_errors_and_reading_goes_on(tmp_path: Path) -> None:
     assert items[4] == (6, {"id": 4, "text": "four"})
 
 
+def test_a_number_too_long_for_python_is_a_reject_not_a_crash(tmp_path: Path) -> None:
+    """Found by the fuzz tests: json.loads raises a plain ValueError for an integer of over 4,300 digits."""
+    big = b"9" * 4_400
+    lines = tmp_path / "n.jsonl"
+    lines.write_bytes(b'{"id": 1, "n": ' + big + b'}\n{"id": 2, "text": "two"}\n')
+    assert _items(lines, "jsonl") == [
+        (1, RecordError("invalid JSON: a number too long to read")),
+        (2, {"id": 2, "text": "two"}),
+    ]
+    document = tmp_path / "n.json"
+    document.write_bytes(b'[{"id": 1, "n": ' + big + b"}]")
+    with RecordReader(document, "json") as reader:
+        assert list(reader) == [(1, RecordError("invalid JSON: a number too long to read"))]
+
+
 def test_inspect_file(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")

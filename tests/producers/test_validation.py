@@ -163,8 +163,8 @@ def test_check_columns() -> None:
         check_columns(path, FileShape(good, False, True), mapping)
     with pytest.raises(
         InputError,
-        match=r"missing column\(s\) transcription, sample_name .*columns found: "
-        r"note_id, specialty, text",
+        match=r"missing column\(s\) transcription, sample_name .*the header line has 3 column\(s\), "
+        r"named by the mapping: note_id, specialty \(other cells are not shown",
     ):
         check_columns(path, FileShape(["note_id", "specialty", "text"], True, True), mapping)
     with pytest.raises(InputError, match=r"transcription appear more than once"):
@@ -172,3 +172,16 @@ def test_check_columns() -> None:
     with pytest.raises(InputError, match=r"keys found in the first 100 records: note_id"):
         check_columns(Path("n.jsonl"), FileShape(["note_id"], True, False), mapping)
     check_columns(Path("n.jsonl"), FileShape([], True, False), mapping)  # nothing parsed: per-line rejects
+
+
+def test_a_csv_without_a_header_line_is_refused_without_quoting_its_first_record() -> None:
+    """Found by the fuzz tests: the first record, read as the header, was listed in the error."""
+    mapping = load_preset("mtsamples")
+    first_record = ["17", "Cardiology", "Sample Name", f"Seen today. {SECRET}", "Transcription"]
+    with pytest.raises(InputError) as refused:
+        check_columns(Path("notes.csv"), FileShape(first_record, True, True), mapping)
+    message = str(refused.value)
+    assert SECRET not in message and "Cardiology" not in message and "17" not in message
+    assert message.startswith("notes.csv: missing column(s) transcription, note_id, specialty, sample_name")
+    assert "the header line has 5 column(s), named by the mapping: none" in message
+    assert "did you mean Transcription for transcription, Sample Name for sample_name?" in message

@@ -102,6 +102,14 @@ def test_bad_requests_get_clear_statuses(intake: str, make_nestor_row: Callable[
     assert all_bad.status_code == 422 and all_bad.json()["accepted"] == []
 
 
+def test_a_number_too_long_for_python_is_a_422_not_a_500(intake: str) -> None:
+    """Found by the fuzz tests: json.loads raises a plain ValueError for an integer of over 4,300 digits."""
+    body = b'[{"Asset": "A1", "n": ' + b"9" * 4_400 + b"}]"
+    response = httpx.post(f"{intake}/v1/records/nestor", content=body, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json() == {"detail": "body is not valid JSON: a number too long to read"}
+
+
 def test_the_openapi_description_is_published(intake: str) -> None:
     spec = httpx.get(f"{intake}/openapi.json").json()
     operation = spec["paths"]["/v1/records/{mapping}"]["post"]
