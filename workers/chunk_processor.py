@@ -3,9 +3,10 @@
 Documents that already have a result for this task and pack version are skipped (a redelivered or re-pushed
 chunk costs a lookup, not inference). A batch that fails is split until the documents that make it fail are
 found (``isolation.py``); each is tried ``document_attempts`` times alone, then written to the dead letters
-with its reason, and the rest of the chunk is stored. Store and Redis calls wait out an outage in place
-(``patience.py``). After the rows are committed, every document of the chunk that has a row for the task --
-stored now or before -- is announced on the change feed (``shared/change_feed.py``).
+with its reason, and the rest of the chunk is stored. Rows the store refuses are found by halving too.
+Store and Redis calls wait out an outage in place (``patience.py``). After the rows are committed, every
+document of the chunk that has a row for the task -- stored now or before -- is announced on the change
+feed (``shared/change_feed.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TypeVar
 
 from nightclerk.shared.change_feed import Announcement, ChangeFeed
 from nightclerk.shared.documents import EhrNote, Literature, RepairTicket
-from nightclerk.shared.errors import NightclerkError
+from nightclerk.shared.errors import NightclerkError, StoreError, StoreUnavailable, describe
 from nightclerk.shared.logging import get_logger
 from nightclerk.shared.messages import ChunkMessage
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
@@ -168,12 +169,14 @@ class ChunkProcessor:
             backoff_s=self.retry_backoff_s,
         )
         inference_s = time.perf_counter() - started
-        rows = isolated.results
-        outcome.stored += self._patient(lambda: self.store.upsert(rows), "store", chunk)
+        new_rows, refused = self._store(isolated.results, chunk)
+        rows = [row for row in isolated.results if row.document_id not in refused]
+        outcome.stored += new_rows
+        by_id = {d.id: d for d in pending}
         failures = [
             Failure(document, task, runtime.name, runtime.version, reason, attempts)
             for document, reason, attempts in isolated.failures
-        ]
+        ] + [Failure(by_id[i], task, runtime.name, runtime.version, why, 1) for i, why in refused.items()]
         self._record(failures, chunk)
         outcome.failed.extend(f.document.id for f in failures)
         _count(task, runtime.name, chunk, len(pending), len(rows), len(failures), inference_s)
@@ -198,6 +201,22 @@ class ChunkProcessor:
             failed=len(failures),
             elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
         )
+
+    def _store(self, rows: list[ResultRow], chunk: ChunkMessage) -> tuple[int, dict[str, str]]:
+        """Store rows; the ones the store refuses (not an outage: a constraint, a value it cannot hold) are
+        found by halving, like documents that fail inference, and returned by document id with the reason.
+        """
+        try:
+            return self._patient(lambda: self.store.upsert(rows), "store", chunk), {}
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            if len(rows) == 1:
+                return 0, {rows[0].document_id: f"the store refused its result: {describe(exc)}"}
+        middle = len(rows) // 2
+        first, first_refused = self._store(rows[:middle], chunk)
+        second, second_refused = self._store(rows[middle:], chunk)
+        return first + second, first_refused | second_refused
 
     def _rows(
         self, runtime: Runtime, documents: list[AnyDocument], chunk_id: str, queue_ms: float

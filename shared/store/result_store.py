@@ -183,7 +183,8 @@ def _to_params(row: ResultRow) -> dict[str, Any]:
         "top_label": row.top_label,
         "top_score": row.top_score,
         "labels": [label.model_dump() for label in row.labels],
-        "summary": row.summary,
+        # PostgreSQL text cannot hold NUL; a summary quoting a note with one would fail its whole chunk
+        "summary": row.summary.replace("\x00", "") if row.summary is not None else None,
         "timings": row.timings.model_dump(),
         "worker_id": row.worker_id,
         "chunk_id": row.chunk_id,

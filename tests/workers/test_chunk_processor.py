@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from nightclerk.exporters.tiny import POISON_WORD
 from nightclerk.shared.change_feed import ChangeFeed, FeedConsumer
@@ -175,3 +176,43 @@ def test_classify_and_summarize_give_one_row_each(
     )
     again = processor.process(message)  # redelivered: both tasks skip every document
     assert (again.stored, again.skipped) == (0, 10) and store.count() == 10
+
+
+@pytest.fixture
+def pg_store(postgres_url: str, pg_schema: str) -> Iterator[ResultStore]:
+    result = ResultStore(postgres_url, schema=pg_schema)
+    result.create_schema()
+    yield result
+    result.close()
+
+
+def test_rows_the_store_refuses_are_dead_lettered_alone(tiny_packs: Path, pg_store: ResultStore) -> None:
+    with pg_store.transaction() as conn:  # a rule of the database's own: this id may not be stored
+        rule = "ADD CONSTRAINT not_n5 CHECK (document_id <> 't:n5')"
+        conn.execute(sa.text(f'ALTER TABLE "{pg_store.schema}".results {rule}'))
+    processor = ChunkProcessor(PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU), pg_store, "w")
+    outcome = processor.process(chunk(12))
+    assert (outcome.stored, outcome.failed) == (11, ["t:n5"])
+    (letter,) = processor.dead_letters.letters()
+    assert letter.document_id == "t:n5" and letter.reason == (
+        "the store refused its result: StoreError: result store "
+        f"{pg_store.describe()} refused the statement: CheckViolation"
+    )
+
+
+def test_a_summary_quoting_a_nul_byte_is_stored_without_it(
+    tiny_packs: Path, tmp_path: Path, pg_store: ResultStore
+) -> None:
+    import shutil
+
+    from nightclerk.exporters.tiny import build_tiny_extractive
+
+    packs = tmp_path / "packs"
+    shutil.copytree(tiny_packs, packs)
+    build_tiny_extractive(packs, "summarizer", max_sentences=1)
+    processor = ChunkProcessor(PackRegistry(Settings(packs_dir=packs), placement=CPU), pg_store, "w")
+    note = EhrNote(source="t", source_id="nul", text="The knee\x00 is swollen. No\x00 fever today.")
+    outcome = processor.process(ChunkMessage(tasks=["summarize"], documents=[note]))
+    assert (outcome.stored, outcome.failed) == (1, [])
+    (row,) = pg_store.rows()
+    assert row.summary and "\x00" not in row.summary  # PostgreSQL text cannot hold NUL: it is dropped
