@@ -24,7 +24,8 @@ class ChunkMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    chunk_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    # a uuid4 in hex: it is the Celery task id and the ledger's and lease's key, and it is logged
+    chunk_id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[0-9a-f]{32}$")
     tasks: list[Task] = Field(min_length=1)
     documents: list[Document] = Field(min_length=1)
     pushed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,7 @@ from nightclerk.workers.patience import Patience
 log = get_logger(__name__)
 app = get_app()
 PACK_MISSING_RETRY_S = 60
+_CHUNK_ID = re.compile(r"[0-9a-f]{32}")  # ChunkMessage.chunk_id's pattern
 
 
 @dataclass
@@ -112,8 +114,7 @@ def _accepted(
         try:
             verify(key, message, signature)
         except MessageRefused as exc:
-            chunk_id = message.get("chunk_id") if isinstance(message, dict) else None
-            log.error("message_refused", task_id=task_id, chunk_id=str(chunk_id)[:64], reason=str(exc))
+            log.error("message_refused", task_id=task_id, chunk_id=_chunk_id_of(message), reason=str(exc))
             metrics.FAILURES.labels(reason="message_refused").inc()
             return None
     try:
@@ -125,6 +126,12 @@ def _accepted(
         log.error("message_invalid", task_id=task_id, errors=exc.error_count(), at=locations)
         metrics.FAILURES.labels(reason="message_invalid").inc()
         return None
+
+
+def _chunk_id_of(message: object) -> str | None:
+    """The chunk id of a message, when it looks like one (a refused message is anyone's: log no free text)."""
+    chunk_id = message.get("chunk_id") if isinstance(message, dict) else None
+    return chunk_id if isinstance(chunk_id, str) and _CHUNK_ID.fullmatch(chunk_id) else None
 
 
 def _backoff_s(retries: int, settings: Settings) -> float:
@@ -206,15 +213,15 @@ def _process_leased(context: WorkerContext, chunk: ChunkMessage) -> dict[str, ob
 
 def _forget_refused(context: WorkerContext, message: object, signature: object) -> None:
     """A refused chunk leaves the ledger when it is the one on record, so the sweep does not resend it."""
-    chunk_id = message.get("chunk_id") if isinstance(message, dict) else None
-    if not isinstance(chunk_id, str):
+    chunk_id = _chunk_id_of(message)
+    if chunk_id is None:
         return
     try:
         entry = context.ledger.entry(chunk_id)
         if entry is not None and entry.signature == signature and entry.message == message:
             context.ledger.done(chunk_id)
     except Exception as exc:  # the sweep will try it again, and it will be refused again
-        log.warning("ledger_forget_failed", chunk_id=chunk_id[:64], error=type(exc).__name__)
+        log.warning("ledger_forget_failed", chunk_id=chunk_id, error=type(exc).__name__)
 
 
 def _give_up_on_chunk(

@@ -30,3 +30,12 @@ def test_unknown_task_and_empty_chunk_are_refused() -> None:
         )
     with pytest.raises(ValidationError):
         ChunkMessage(tasks=["classify"], documents=[])
+
+
+def test_a_chunk_id_is_a_uuid_in_hex_never_free_text() -> None:
+    note = {"kind": "ehr_note", "source": "s", "text": "a"}
+    assert len(ChunkMessage(tasks=["classify"], documents=[EhrNote(source="s", text="a")]).chunk_id) == 32
+    with pytest.raises(ValidationError, match="chunk_id"):
+        ChunkMessage.model_validate(
+            {"chunk_id": "pain in the left knee", "tasks": ["classify"], "documents": [note]}
+        )
