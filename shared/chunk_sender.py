@@ -3,8 +3,8 @@
 Producers send new chunks (``producers/enqueue.py``); workers send a chunk again when they defer it or when
 the ledger finds it lost (``workers/tasks.py``, ``workers/ledger_sweeper.py``). Either way the ledger is
 written before the message is sent, so a chunk is never on the queue without being on record. While Redis
-is away both steps are retried for ``publish_retry_s`` (kombu's retry policy for the send, tenacity for the
-ledger), then :class:`BrokerUnavailable` is raised.
+is away both steps are retried for ``publish_retry_s`` (kombu's retry policy for the send, ``retrying.py`` for
+the ledger), then :class:`BrokerUnavailable` is raised.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 from celery import Celery
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from nightclerk.shared import broker
 from nightclerk.shared.celery_app import make_celery
 from nightclerk.shared.errors import BrokerUnavailable
 from nightclerk.shared.ledger import ChunkLedger
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK, ChunkMessage
+from nightclerk.shared.retrying import retry_transient
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.signing import sign
 
@@ -90,14 +90,9 @@ class ChunkSender:
             raise BrokerUnavailable(f"sending to queue {self.queue} failed ({type(exc).__name__})") from None
 
     def _patiently(self, step: Callable[[], T]) -> T:
-        retrying = Retrying(
-            retry=retry_if_exception_type(BrokerUnavailable),
-            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
-            stop=stop_after_delay(self.settings.publish_retry_s),
-            reraise=True,
+        return retry_transient(
+            step, budget_s=self.settings.publish_retry_s, first_wait_s=0.2, longest_wait_s=2.0
         )
-        result: T = retrying(step)
-        return result
 
     def close(self) -> None:
         self.ledger.client.close()

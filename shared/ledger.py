@@ -33,7 +33,8 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,28 +105,24 @@ class ChunkLedger:
 
     def done(self, chunk_id: str) -> None:
         """Every document of the chunk has its results or its dead letter: off the record."""
-        try:
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.zrem(self.keys["pushed"], chunk_id)
-                for name in ("bodies", "started", "suspects"):
-                    pipe.hdel(self.keys[name], chunk_id)
-                pipe.execute()
-        except _UNREACHABLE as exc:
-            raise BrokerUnavailable(f"chunk ledger: Redis unreachable ({type(exc).__name__})") from None
+        with _reaching_redis(), self.client.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.keys["pushed"], chunk_id)
+            for name in ("bodies", "started", "suspects"):
+                pipe.hdel(self.keys[name], chunk_id)
+            pipe.execute()
 
     def entry(self, chunk_id: str) -> LedgerEntry | None:
-        raw = self.client.hget(self.keys["bodies"], chunk_id)
+        with _reaching_redis():
+            raw: bytes | None = self.client.hget(self.keys["bodies"], chunk_id)  # type: ignore[assignment]
         if raw is None:
             return None
-        body = json.loads(zlib.decompress(raw if isinstance(raw, bytes) else str(raw).encode()))
+        body = json.loads(zlib.decompress(raw))
         return LedgerEntry(chunk_id, body["message"], body["signature"])
 
     def outstanding(self) -> int:
         """Chunks sent and not yet finished (waiting, running, held back or lost)."""
-        try:
+        with _reaching_redis():
             return int(self.client.zcard(self.keys["pushed"]))
-        except _UNREACHABLE as exc:
-            raise BrokerUnavailable(f"chunk ledger: Redis unreachable ({type(exc).__name__})") from None
 
     def unaccounted(
         self, *, queue_empty: bool, leased: Callable[[list[str]], list[bool]], lost_after_s: float
@@ -159,10 +156,16 @@ class ChunkLedger:
         return lost
 
     def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        try:
+        with _reaching_redis():
             return script(keys=keys, args=args)
-        except _UNREACHABLE as exc:
-            raise BrokerUnavailable(f"chunk ledger: Redis unreachable ({type(exc).__name__})") from None
+
+
+@contextmanager
+def _reaching_redis() -> Iterator[None]:
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise BrokerUnavailable(f"chunk ledger: Redis unreachable ({type(exc).__name__})") from None
 
 
 def _text(value: Any) -> str:

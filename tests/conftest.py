@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,18 @@ def _unavailable(what: str, why: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is required under CI=true: {why}")
     pytest.skip(f"{what} not available: {why}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """``free_port()``: a port on 127.0.0.1 that nothing listens on now."""
+    return _free_port
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from nightclerk.shared.change_feed import Announcement, ChangeFeed
 from nightclerk.shared.documents import EhrNote, Literature, RepairTicket
-from nightclerk.shared.errors import NightclerkError, StoreError, StoreUnavailable, describe
+from nightclerk.shared.errors import NightclerkError, StoreError, StoreUnavailable
 from nightclerk.shared.logging import get_logger
 from nightclerk.shared.messages import ChunkMessage
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
@@ -84,6 +84,10 @@ def _count_dead_letters(failures: list[Failure], chunk: ChunkMessage) -> None:
             attempts=failure.attempts,
             reason=failure.reason,
         )
+
+
+def _refused_by_store(exc: BaseException) -> bool:
+    return isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable)
 
 
 class ChunkProcessor:
@@ -203,20 +207,19 @@ class ChunkProcessor:
         )
 
     def _store(self, rows: list[ResultRow], chunk: ChunkMessage) -> tuple[int, dict[str, str]]:
-        """Store rows; the ones the store refuses (not an outage: a constraint, a value it cannot hold) are
-        found by halving, like documents that fail inference, and returned by document id with the reason.
+        """Store rows; how many were new, and the ones the store refuses (not an outage: a constraint, a value
+        it cannot hold), found by halving like documents that fail inference, by document id with the reason.
         """
-        try:
-            return self._patient(lambda: self.store.upsert(rows), "store", chunk), {}
-        except StoreUnavailable:
-            raise
-        except StoreError as exc:
-            if len(rows) == 1:
-                return 0, {rows[0].document_id: f"the store refused its result: {describe(exc)}"}
-        middle = len(rows) // 2
-        first, first_refused = self._store(rows[:middle], chunk)
-        second, second_refused = self._store(rows[middle:], chunk)
-        return first + second, first_refused | second_refused
+        written = run_isolated(
+            lambda batch: [self._patient(lambda: self.store.upsert(batch), "store", chunk)],
+            rows,
+            attempts=1,
+            isolate=_refused_by_store,
+        )
+        refused = {
+            row.document_id: f"the store refused its result: {why}" for row, why, _ in written.failures
+        }
+        return sum(written.results), refused
 
     def _rows(
         self, runtime: Runtime, documents: list[AnyDocument], chunk_id: str, queue_ms: float

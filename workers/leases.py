@@ -19,8 +19,6 @@ a renewal thread that renews every lease the process holds.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import redis
 
@@ -91,16 +89,6 @@ class ChunkLeases:
             self._release(keys=[self.key(chunk_id)], args=[self.worker_id])
         except _UNREACHABLE as exc:
             log.warning("lease_release_failed", chunk_id=chunk_id, error=type(exc).__name__)
-
-    @contextmanager
-    def holding(self, chunk_id: str) -> Iterator[bool]:
-        """``with leases.holding(id) as held:`` -- held is False when another worker has the chunk."""
-        held = self.acquire(chunk_id)
-        try:
-            yield held
-        finally:
-            if held:
-                self.release(chunk_id)
 
     def renew_all(self) -> int:
         """Extend every lease this process holds; how many were still ours."""

@@ -3,8 +3,8 @@
 A database failover or a Redis restart makes every chunk fail alike, so handing each one back to the queue
 would only churn through the queue (and, on Redis, park them all in this worker as delayed messages).
 Instead the worker retries the one operation that failed -- a lookup, the write of finished rows, an
-announcement -- with exponential backoff and jitter (tenacity) for up to ``outage_wait_s``; inference
-already done is kept. Past that the error goes up and the task hands the chunk back with a delay.
+announcement -- with exponential backoff and jitter (``shared/retrying.py``) for up to ``outage_wait_s``;
+inference already done is kept. Past that the error goes up and the task hands the chunk back with a delay.
 """
 
 from __future__ import annotations
@@ -12,22 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
-
-from nightclerk.shared.errors import BrokerUnavailable, FeedUnavailable, StoreUnavailable
+from nightclerk.shared.errors import FeedUnavailable, StoreUnavailable
 from nightclerk.shared.logging import get_logger
+from nightclerk.shared.retrying import retry_transient
 from nightclerk.workers import metrics
 
 log = get_logger(__name__)
 T = TypeVar("T")
-TRANSIENT = (StoreUnavailable, FeedUnavailable, BrokerUnavailable)
-LONGEST_WAIT_S = 30.0
 
 
 def failure_reason(exc: BaseException | None) -> str:
@@ -43,26 +34,14 @@ class Patience:
         self.first_wait_s = first_wait_s
 
     def call(self, operation: Callable[[], T], *, what: str, chunk_id: str) -> T:
-        """``operation()``, retried on a transient error until it succeeds or the budget is spent."""
+        """``operation()``, retried on a transient error until it succeeds or the budget is spent; each
+        wait is counted and logged."""
 
-        def waiting(state: RetryCallState) -> None:
-            failure = state.outcome.exception() if state.outcome is not None else None
+        def waiting(failure: BaseException | None, attempt: int, next_wait_s: float) -> None:
             metrics.FAILURES.labels(reason=failure_reason(failure)).inc()
-            log.warning(
-                "outage_waiting",
-                operation=what,
-                chunk_id=chunk_id,
-                error=type(failure).__name__,
-                attempt=state.attempt_number,
-                next_wait_s=round(state.upcoming_sleep, 2),
-            )
+            log.warning("outage_waiting", operation=what, chunk_id=chunk_id, error=type(failure).__name__,
+                        attempt=attempt, next_wait_s=round(next_wait_s, 2))  # fmt: skip
 
-        retrying = Retrying(
-            retry=retry_if_exception_type(TRANSIENT),
-            wait=wait_exponential_jitter(multiplier=self.first_wait_s, max=LONGEST_WAIT_S),
-            stop=stop_after_delay(self.budget_s),
-            before_sleep=waiting,
-            reraise=True,
+        return retry_transient(
+            operation, budget_s=self.budget_s, first_wait_s=self.first_wait_s, on_wait=waiting
         )
-        result: T = retrying(operation)
-        return result

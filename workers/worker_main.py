@@ -55,18 +55,22 @@ def run_worker(settings: Settings, *, name: str | None = None, loglevel: str = "
     hostname = name or f"nightclerk-{os.getpid()}@{socket.gethostname()}"
     context = prepare_worker(settings, hostname)
     tasks.install_context(context)
-    LedgerSweeper(settings, context.leases, hostname).start()
+    sweeper = LedgerSweeper(settings, context.leases, hostname).start()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings)
         log.info("metrics_served", port=settings.metrics_port, worker_id=hostname)
-    get_app().worker_main(
-        [
-            "worker",
-            "--pool=solo",
-            f"--queues={settings.queue}",
-            f"--hostname={hostname}",
-            f"--loglevel={loglevel}",
-            "--without-mingle",
-            "--without-gossip",
-        ]
-    )
+    try:
+        get_app().worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                f"--queues={settings.queue}",
+                f"--hostname={hostname}",
+                f"--loglevel={loglevel}",
+                "--without-mingle",
+                "--without-gossip",
+            ]
+        )
+    finally:  # a warm shutdown: the chunk in hand is done and its lease released
+        sweeper.stop()
+        context.leases.close()

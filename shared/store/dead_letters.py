@@ -172,14 +172,9 @@ class DeadLetterStore:
         if not keys:
             return 0
         c = self.table.c
-        deleted = 0
         with self.store.transaction() as conn:
-            for document_id, task in keys:
-                result = conn.execute(
-                    sa.delete(self.table).where(c.document_id == document_id, c.task == task)
-                )
-                deleted += result.rowcount or 0
-        return deleted
+            result = conn.execute(sa.delete(self.table).where(sa.tuple_(c.document_id, c.task).in_(keys)))
+        return int(result.rowcount or 0)
 
     def _exists(self) -> bool:
         if self._ready:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,14 +59,8 @@ class Endpoint:
             self.server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
+def endpoint(free_port: Callable[[], int]) -> Iterator[Endpoint]:
     result = Endpoint(free_port())
     yield result
     result.stop()

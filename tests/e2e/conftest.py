@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,12 +45,6 @@ FAST_RECOVERY = {
     "retry_backoff_max_s": "5",
     "outage_wait_s": "120",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.3) -> None:
@@ -84,14 +77,55 @@ def nightclerk(*args: str, env: dict[str, str], timeout: float = 300) -> subproc
     )
 
 
-@pytest.fixture(name="free_port")
-def free_port_finder() -> Callable[[], int]:
-    return free_port
-
-
 @pytest.fixture(name="nightclerk")
 def nightclerk_command() -> Callable[..., subprocess.CompletedProcess[str]]:
     return nightclerk
+
+
+@pytest.fixture
+def push(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``push(path, env, *options, mapping="nestor", status=0)``: ``nightclerk push --no-progress`` of a file
+    (``mapping=None``: the options name the columns), its rejects to a file of their own; fails the test
+    unless it exits with ``status`` (or one of them)."""
+    pushes = iter(range(1_000_000))
+
+    def run(
+        path: Path,
+        env: dict[str, str],
+        *options: str,
+        mapping: str | None = "nestor",
+        status: int | tuple[int, ...] = 0,
+    ) -> subprocess.CompletedProcess[str]:
+        number = next(pushes)
+        mapped = ("--mapping", mapping) if mapping else ()
+        rejects = tmp_path / f"push-{number}.rejects.jsonl"
+        done = nightclerk("push", str(path), *mapped, "--no-progress", "--rejects", str(rejects), *options,
+                          env=env)  # fmt: skip
+        output = tmp_path / f"push-{number}.output"  # read it there: pushed text must not reach test output
+        output.write_text(done.stdout + done.stderr)
+        expected = status if isinstance(status, tuple) else (status,)
+        assert done.returncode in expected, f"push exited {done.returncode}; its output is in {output}"
+        return done
+
+    return run
+
+
+def _accepted_ids(path: Path, mapping: str, fmt: str | None = None) -> set[str]:
+    from nightclerk.producers.mapping import load_preset
+    from nightclerk.producers.readers import RecordReader, detect_format
+    from nightclerk.producers.validation import Accepted, Validator
+
+    validator = Validator(load_preset(mapping), max_text_bytes=500_000, max_json_bytes=1_000_000)
+    with RecordReader(path, detect_format(path, fmt)) as reader:
+        results = [validator.validate(str(path), line, record) for line, record in reader]
+    return {result.document.id for result in results if isinstance(result, Accepted)}
+
+
+@pytest.fixture
+def accepted_ids() -> Callable[..., set[str]]:
+    """``accepted_ids(path, mapping, fmt=None)``: the ids push accepts from a file -- the same reader and
+    validator, in this process."""
+    return _accepted_ids
 
 
 @pytest.fixture(name="wait_for")
@@ -234,10 +268,10 @@ class RedisServer:
     """A redis-server of the test's own, on a free port, its data in ``folder``."""
 
     def __init__(
-        self, folder: Path, *, password: str | None = None, tls: dict[str, Path] | None = None
+        self, folder: Path, port: int, *, password: str | None = None, tls: dict[str, Path] | None = None
     ) -> None:
         self.folder = folder
-        self.port = free_port()
+        self.port = port
         self.password = password
         self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
@@ -287,7 +321,7 @@ class RedisServer:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+def private_redis(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Callable[..., RedisServer]]:
     if shutil.which("redis-server") is None:
         unavailable("redis-server")
     servers: list[RedisServer] = []
@@ -295,7 +329,7 @@ def private_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     def make(**options: Any) -> RedisServer:
         folder = tmp_path / f"redis-{len(servers)}"
         folder.mkdir()
-        server = RedisServer(folder, **options)
+        server = RedisServer(folder, free_port(), **options)
         servers.append(server)
         return server.start()
 
@@ -307,9 +341,9 @@ def private_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
 class PostgresCluster:
     """A PostgreSQL cluster of the test's own (initdb + pg_ctl), trust auth, on a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="nightclerk-pg-"))  # /tmp: reachable by the postgres user
-        self.port = free_port()
+        self.port = port
         self.as_postgres = os.geteuid() == 0  # initdb refuses to run as root
         if self.as_postgres:
             shutil.chown(self.folder, "postgres", "postgres")
@@ -341,10 +375,10 @@ class PostgresCluster:
 
 
 @pytest.fixture
-def private_postgres() -> Iterator[PostgresCluster]:
+def private_postgres(free_port: Callable[[], int]) -> Iterator[PostgresCluster]:
     if not (PG_BIN / "initdb").is_file() or (os.geteuid() == 0 and shutil.which("runuser") is None):
         unavailable("PostgreSQL server binaries (initdb, pg_ctl)")
-    cluster = PostgresCluster().start()
+    cluster = PostgresCluster(free_port()).start()
     yield cluster
     cluster.remove()
 

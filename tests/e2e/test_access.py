@@ -40,8 +40,7 @@ def test_only_chunks_signed_with_the_key_are_run(
     cluster_env: dict[str, str],
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
-    tmp_path: Path,
-    nightclerk: Callable[..., Any],
+    push: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
     env = {**cluster_env, "message_signing_key": KEY}
@@ -63,11 +62,7 @@ def test_only_chunks_signed_with_the_key_are_run(
     app.close()
     try:
         cluster.start("a")
-        pushed = nightclerk(
-            "push", str(tickets(40)), "--mapping", "nestor", "--no-progress",
-            "--rejects", str(tmp_path / "rejects.jsonl"), env=env,
-        )  # fmt: skip
-        assert pushed.returncode == 0, pushed.stderr[-2000:]
+        push(tickets(40), env)
         wait_for(lambda: store.count() >= 40, 60, "the signed push's results")
         wait_for(cluster.drained, 60, "the queue to drain")
         rows = list(store.rows())
@@ -106,6 +101,7 @@ def test_the_pipeline_runs_through_a_redis_with_a_password_and_tls(
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
     tmp_path: Path,
+    push: Callable[..., Any],
     nightclerk: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
@@ -115,28 +111,24 @@ def test_the_pipeline_runs_through_a_redis_with_a_password_and_tls(
     env = {**cluster_env, "redis_url": server.url}
     cluster = make_cluster(env)
     store = cluster.store()
-    push_args = ["push", str(tickets(60)), "--mapping", "nestor", "--no-progress",
-                 "--rejects", str(tmp_path / "rejects.jsonl")]  # fmt: skip
+    csv = tickets(60)
     try:
         cluster.start("a")
-        pushed = nightclerk(*push_args, env=env)
-        assert pushed.returncode == 0, pushed.stderr[-2000:]
+        push(csv, env)
         wait_for(lambda: store.count() >= 60, 60, "the results")
         status = nightclerk("status", "--wait-s", "2", env=env)
         feed = nightclerk("feed", "info", env=env)
-        wrong = nightclerk(*push_args, env={**env, "redis_url": server.url.replace(password, "wrong-pass")})
+        wrong = push(csv, {**env, "redis_url": server.url.replace(password, "wrong-pass")}, status=2)
         untrusted = (
-            nightclerk(*push_args, env={**env, "redis_url": server.url.split("&ssl_ca_certs")[0]})
-            if tls
-            else None
+            push(csv, {**env, "redis_url": server.url.split("&ssl_ca_certs")[0]}, status=2) if tls else None
         )
     finally:
         cluster.stop_all()
         store.close()
     assert status.returncode == 0 and "1 answered" in status.stdout, status.stdout + status.stderr
     assert feed.returncode == 0 and "60" in feed.stdout, feed.stdout + feed.stderr
-    assert wrong.returncode == 2 and "refused the credentials" in wrong.stderr
+    assert "refused the credentials" in wrong.stderr
     assert "wrong-pass" not in wrong.stderr and password not in wrong.stderr + status.stdout
     if untrusted is not None:  # the system CAs do not vouch for the test's server certificate
-        assert untrusted.returncode == 2 and "no Redis answers at rediss://***@127.0.0.1" in untrusted.stderr
+        assert "no Redis answers at rediss://***@127.0.0.1" in untrusted.stderr
     assert password not in cluster.log_text()

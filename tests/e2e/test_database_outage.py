@@ -28,8 +28,7 @@ def test_a_30_second_database_outage_mid_run_loses_and_duplicates_nothing(
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
     summarizing_packs: Path,
-    tmp_path: Path,
-    nightclerk: Callable[..., Any],
+    push: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
     env = {**cluster_env, "database_url": private_postgres.url, "packs_dir": str(summarizing_packs),
@@ -37,11 +36,7 @@ def test_a_30_second_database_outage_mid_run_loses_and_duplicates_nothing(
     env.pop("database_schema")
     cluster = make_cluster(env)
     store = cluster.store()
-    pushed = nightclerk(
-        "push", str(tickets(DOCUMENTS)), "--mapping", "nestor", "--tasks", "classify,summarize",
-        "--no-progress", "--rejects", str(tmp_path / "rejects.jsonl"), env=env,
-    )  # fmt: skip
-    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    push(tickets(DOCUMENTS), env, "--tasks", "classify,summarize")
     try:
         for name in ("a", "b"):
             cluster.start(name)

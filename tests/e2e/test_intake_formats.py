@@ -6,15 +6,11 @@ tests/producers; the tiny packs stand in for the real ones.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-from nightclerk.cli.worker_process import WorkerProcess, nightclerk_env
-from nightclerk.shared.store import ResultStore
 
 pytestmark = pytest.mark.slow
 
@@ -29,58 +25,28 @@ PUSHES = [  # (file, mapping, --format or None to go by the suffix)
 ]
 
 
-def accepted_ids(path: Path, mapping: str, fmt: str | None) -> set[str]:
-    """The ids push accepts from ``path``: the same reader and validator, in this process."""
-    from nightclerk.producers.mapping import load_preset
-    from nightclerk.producers.readers import RecordReader, detect_format
-    from nightclerk.producers.validation import Accepted, Validator
-
-    validator = Validator(load_preset(mapping), max_text_bytes=500_000, max_json_bytes=1_000_000)
-    with RecordReader(path, detect_format(path, fmt)) as reader:
-        results = [validator.validate(str(path), line, record) for line, record in reader]
-    return {result.document.id for result in results if isinstance(result, Accepted)}
-
-
 def test_each_format_ends_as_one_result_row_per_accepted_document(
-    redis_url: str, queue_name: str, tiny_packs: Path, postgres_url: str, pg_schema: str, tmp_path: Path
+    cluster_env: dict[str, str],
+    make_cluster: Callable[[dict[str, str]], Any],
+    accepted_ids: Callable[..., set[str]],
+    push: Callable[..., Any],
+    wait_for: Callable[..., None],
 ) -> None:
-    settings = {
-        "redis_url": redis_url, "queue": queue_name, "packs_dir": str(tiny_packs), "data_dir": str(tmp_path),
-        "database_url": postgres_url, "database_schema": pg_schema, "feed_stream": f"{queue_name}:results",
-        "log_json": "true",
-    }  # fmt: skip
-    env = nightclerk_env(settings)
-    store = ResultStore(postgres_url, schema=pg_schema)
-    store.create_schema()
+    cluster = make_cluster(cluster_env)
+    store = cluster.store()
     expected: dict[str, set[str]] = {}
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
+        cluster.start("a")
         for name, mapping, fmt in PUSHES:
-            rejects = tmp_path / f"{Path(name).stem}.rejects.jsonl"
-            args = [
-                "push",
-                str(FIXTURES / name),
-                "--mapping",
-                mapping,
-                "--rejects",
-                str(rejects),
-                "--no-progress",
-            ]
-            result = subprocess.run(
-                [sys.executable, "-m", "nightclerk.cli.main", *args, *(["--format", fmt] if fmt else [])],
-                env=env, capture_output=True, text=True, timeout=120,
-            )  # fmt: skip
-            assert result.returncode in (0, 3), result.stderr[-2000:]  # 3: some records rejected
+            options = ["--format", fmt] if fmt else []
+            push(FIXTURES / name, cluster_env, *options, mapping=mapping, status=(0, 3))  # 3: some rejected
             expected[name] = accepted_ids(FIXTURES / name, mapping, fmt)
             assert expected[name], name
         everything = set().union(*expected.values())
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and store.count() < len(everything):
-            time.sleep(0.5)
+        wait_for(lambda: store.count() >= len(everything), 120, "every result", every=0.5)
         rows = list(store.rows())
         assert sorted(r.document_id for r in rows) == sorted(everything)  # each once, nothing else
         assert {r.task for r in rows} == {"classify"}
     finally:
-        worker.stop()
-        store.drop()
+        cluster.stop_all()
         store.close()

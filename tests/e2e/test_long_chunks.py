@@ -27,8 +27,7 @@ def test_a_chunk_past_the_visibility_timeout_is_run_once(
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
     postgres_url: str,
-    tmp_path: Path,
-    nightclerk: Callable[..., Any],
+    push: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
     cluster = make_cluster(cluster_env)
@@ -41,11 +40,7 @@ def test_a_chunk_past_the_visibility_timeout_is_run_once(
         with engine.connect() as blocker:
             blocker.execute(sa.text(f'LOCK TABLE "{schema}".results IN EXCLUSIVE MODE'))  # writes wait
             locked_at = time.monotonic()
-            pushed = nightclerk(
-                "push", str(tickets(DOCUMENTS)), "--mapping", "nestor", "--no-progress",
-                "--rejects", str(tmp_path / "rejects.jsonl"), env=cluster_env,
-            )  # fmt: skip
-            assert pushed.returncode == 0, pushed.stderr[-2000:]
+            push(tickets(DOCUMENTS), cluster_env)
             wait_for(lambda: cluster.events("chunk_deferred"), 60, "the copy Redis hands out to be sent back")
             time.sleep(max(0.0, HOLD_S - (time.monotonic() - locked_at)))
             assert store.count() == 0

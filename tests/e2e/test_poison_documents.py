@@ -30,6 +30,7 @@ def test_poison_notes_are_dead_lettered_alone_and_requeued_once_fixed(
     fragile_packs: Path,
     tiny_packs: Path,
     tmp_path: Path,
+    push: Callable[..., Any],
     nightclerk: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
@@ -43,12 +44,10 @@ def test_poison_notes_are_dead_lettered_alone_and_requeued_once_fixed(
     env = {**cluster_env, "packs_dir": str(fragile_packs), "chunk_docs": "50"}
     cluster = make_cluster(env)
     store = cluster.store()
-    push_args = ["push", str(notes), "--kind", "ehr_note", "--source", "ward7", "--id-column", "id",
-                 "--text-column", "body", "--no-progress",
-                 "--rejects", str(tmp_path / "rejects.jsonl")]  # fmt: skip
     try:
         cluster.start("a")
-        assert nightclerk(*push_args, env=env).returncode == 0
+        columns = ("--kind", "ehr_note", "--source", "ward7", "--id-column", "id", "--text-column", "body")
+        push(notes, env, *columns, mapping=None)
         wait_for(lambda: store.count() >= NOTES - len(poison), 120, "the healthy notes")
         wait_for(cluster.drained, 60, "the queue to drain")
         stored = {r.document_id for r in store.rows()}

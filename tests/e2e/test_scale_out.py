@@ -25,8 +25,7 @@ def test_three_workers_share_a_queue_without_double_processing(
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
     summarizing_packs: Path,
-    tmp_path: Path,
-    nightclerk: Callable[..., Any],
+    push: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
     env = {**cluster_env, "packs_dir": str(summarizing_packs), "chunk_docs": "25"}
@@ -35,11 +34,7 @@ def test_three_workers_share_a_queue_without_double_processing(
     try:
         for name in WORKERS:
             cluster.start(name)
-        pushed = nightclerk(
-            "push", str(tickets(DOCUMENTS)), "--mapping", "nestor", "--tasks", "classify,summarize",
-            "--no-progress", "--rejects", str(tmp_path / "rejects.jsonl"), env=env,
-        )  # fmt: skip
-        assert pushed.returncode == 0, pushed.stderr[-2000:]
+        push(tickets(DOCUMENTS), env, "--tasks", "classify,summarize")
         wait_for(lambda: store.count() >= 2 * DOCUMENTS, 300, "every result", every=1)
         wait_for(cluster.drained, 60, "the queue to drain")
         rows = list(store.rows())

@@ -59,7 +59,7 @@ def test_the_pipeline_finds_the_master_through_sentinel(
     cluster_env: dict[str, str],
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
-    tmp_path: Path,
+    push: Callable[..., Any],
     nightclerk: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
@@ -68,11 +68,7 @@ def test_the_pipeline_finds_the_master_through_sentinel(
     store = cluster.store()
     try:
         cluster.start("a")
-        pushed = nightclerk(
-            "push", str(tickets(60)), "--mapping", "nestor", "--no-progress",
-            "--rejects", str(tmp_path / "rejects.jsonl"), env=env,
-        )  # fmt: skip
-        assert pushed.returncode == 0, pushed.stderr[-2000:]
+        push(tickets(60), env)
         wait_for(lambda: store.count() >= 60, 60, "the results")
         wait_for(cluster.drained, 60, "the queue to drain")
         status = nightclerk("status", "--wait-s", "2", env=env)

@@ -6,77 +6,34 @@ Tiny random-init packs stand in for the real ones (the demo and the benchmark ru
 from __future__ import annotations
 
 import csv
-import json
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nightclerk.cli.csv_head import csv_head
-from nightclerk.cli.worker_process import WorkerProcess, nightclerk_env
-from nightclerk.shared import broker
 from nightclerk.shared.celery_app import make_celery
 from nightclerk.shared.change_feed import ChangeFeed, FeedConsumer
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK
-from nightclerk.shared.settings import Settings
-from nightclerk.shared.store import ResultStore
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-NESTOR = REPO / "var" / "data" / "nestor" / "excavators-cleaned.csv"
 NOTES = 240
 TICKETS = 260
 
 
-@pytest.fixture
-def inputs(tmp_path: Path, mtsamples_csv: Path) -> tuple[Path, Path]:
-    if not NESTOR.is_file():
-        pytest.skip(f"{NESTOR} is missing: `make data` extracts it from the nist-nestor wheel")
-    notes = csv_head(mtsamples_csv, tmp_path / "notes.csv", NOTES)
-    return notes, csv_head(NESTOR, tmp_path / "tickets.csv", TICKETS)
-
-
-def _nightclerk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nightclerk.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-@pytest.fixture
+@pytest.fixture(params=["sqlite", "postgresql"])
 def worker_env(
-    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, queue_name: str, tiny_packs: Path
-) -> Iterator[dict[str, str]]:
-    backend = request.param
-    env = {
-        "redis_url": redis_url,
-        "queue": queue_name,
-        "packs_dir": str(tiny_packs),
-        "data_dir": str(tmp_path),
-        "log_json": "true",
-        "feed_stream": f"{queue_name}:results",  # removed with the queue (conftest)
-        "metrics_port": str(_free_port()),
-    }
-    if backend == "postgresql":
-        env["database_url"] = request.getfixturevalue("postgres_url")
-        env["database_schema"] = request.getfixturevalue("pg_schema")
-    yield env
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    request: pytest.FixtureRequest, cluster_env: dict[str, str], free_port: Callable[[], int]
+) -> dict[str, str]:
+    env = {**cluster_env, "metrics_port": str(free_port())}
+    if request.param == "sqlite":  # the default store: a file under data_dir
+        del env["database_url"], env["database_schema"]
+    return env
 
 
 def _scraped(env: dict[str, str], outcome: str) -> float:
@@ -90,79 +47,36 @@ def _scraped(env: dict[str, str], outcome: str) -> float:
     )
 
 
-def _settings(env: dict[str, str]) -> Settings:
-    return Settings(**{k: v for k, v in env.items() if k in Settings.model_fields})
-
-
-def _store(env: dict[str, str]) -> ResultStore:
-    settings = _settings(env)
-    store = ResultStore(settings.resolved_database_url, schema=settings.database_schema)
-    store.create_schema()
-    return store
-
-
-def _wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def _drained(env: dict[str, str]) -> bool:
-    return broker.queue_depth(_settings(env)) == 0 and broker.unacked_count(_settings(env)) == 0
-
-
-@pytest.mark.parametrize("worker_env", ["sqlite", "postgresql"], indirect=True)
 def test_every_accepted_document_gets_exactly_one_result(
-    worker_env: dict[str, str], inputs: tuple[Path, Path], tmp_path: Path
+    worker_env: dict[str, str],
+    make_cluster: Callable[[dict[str, str]], Any],
+    mtsamples_csv: Path,
+    tickets: Callable[[int], Path],
+    tmp_path: Path,
+    push: Callable[..., Any],
+    nightclerk: Callable[..., Any],
+    wait_for: Callable[..., None],
 ) -> None:
-    notes, tickets = inputs
-    env = nightclerk_env(worker_env)
-    log_path = tmp_path / "worker.log"
-    store = _store(worker_env)
+    notes = csv_head(mtsamples_csv, tmp_path / "notes.csv", NOTES)
+    inputs = ((notes, "mtsamples"), (tickets(TICKETS), "nestor"))
+    cluster = make_cluster(worker_env)
+    store = cluster.store()
 
     # A pickled message first: the worker must refuse it, keep its body out of the log, and go on.
     with notes.open(newline="", encoding="utf-8") as handle:
         texts = [row["transcription"] for row in csv.DictReader(handle)]
     pickled = {"tasks": ["classify"], "documents": [{"kind": "ehr_note", "source": "x", "text": texts[0]}]}
-    settings = Settings(redis_url=worker_env["redis_url"], queue=worker_env["queue"])
-    make_celery(settings).send_task(
-        PROCESS_CHUNK_TASK, args=[pickled], serializer="pickle", queue=settings.queue
-    )
+    app = make_celery(cluster.settings)
+    app.send_task(PROCESS_CHUNK_TASK, args=[pickled], serializer="pickle", queue=cluster.settings.queue)
+    app.close()
 
-    worker = WorkerProcess(worker_env, log_path).start()
+    expected = NOTES + TICKETS
     try:
-        first_notes = _nightclerk(
-            "push",
-            str(notes),
-            "--mapping",
-            "mtsamples",
-            "--tasks",
-            "classify",
-            "--rejects",
-            str(tmp_path / "r1.jsonl"),
-            "--no-progress",
-            env=env,
-        )
-        first_tickets = _nightclerk(
-            "push",
-            str(tickets),
-            "--mapping",
-            "nestor",
-            "--tasks",
-            "classify",
-            "--rejects",
-            str(tmp_path / "r2.jsonl"),
-            "--no-progress",
-            env=env,
-        )
-        assert first_notes.returncode == 0, first_notes.stderr[-2000:]
-        assert first_tickets.returncode == 0, first_tickets.stderr[-2000:]
-        expected = NOTES + TICKETS
-        _wait_for(lambda: store.count() >= expected, 180, f"{expected} results")
-        _wait_for(lambda: _drained(worker_env), 60, "the queue to drain")
+        cluster.start("a")
+        for path, mapping in inputs:
+            push(path, worker_env, "--tasks", "classify", mapping=mapping)
+        wait_for(lambda: store.count() >= expected, 180, f"{expected} results")
+        wait_for(cluster.drained, 60, "the queue to drain")
 
         rows = list(store.rows())
         keys = [(r.document_id, r.task, r.pack_version) for r in rows]
@@ -172,7 +86,7 @@ def test_every_accepted_document_gets_exactly_one_result(
         assert all(r.labels and 0.0 <= r.labels[0].score <= 1.0 for r in rows)
         assert {r.precision for r in rows} == {"int8"}  # the CPU default
         # every stored result was announced on the change feed, with the row's own key
-        feed = ChangeFeed.from_url(worker_env["redis_url"], worker_env["feed_stream"])
+        feed = ChangeFeed.from_settings(cluster.settings)
         announced = {
             (e.announcement.document_id, e.announcement.task, e.announcement.pack_version)
             for e in FeedConsumer(feed, "e2e", "c1").read(count=10 * expected)
@@ -181,39 +95,28 @@ def test_every_accepted_document_gets_exactly_one_result(
         assert announced == set(keys)
 
         # The same files again: no second result.
-        for path, mapping in ((notes, "mtsamples"), (tickets, "nestor")):
-            again = _nightclerk(
-                "push",
-                str(path),
-                "--mapping",
-                mapping,
-                "--no-progress",
-                "--rejects",
-                str(tmp_path / f"again-{mapping}.jsonl"),
-                env=env,
-            )
-            assert again.returncode == 0, again.stderr[-2000:]
+        for path, mapping in inputs:
+            push(path, worker_env, mapping=mapping)
         time.sleep(1.0)
-        _wait_for(lambda: _drained(worker_env), 60, "the re-pushed chunks to drain")
+        wait_for(cluster.drained, 60, "the re-pushed chunks to drain")
         assert store.count() == expected
         # the worker's /metrics, scraped as Prometheus would: every document stored once, then skipped once
         assert (_scraped(worker_env, "stored"), _scraped(worker_env, "skipped")) == (expected, expected)
-        status = _nightclerk("status", "--wait-s", "2", env=env)
+        status = nightclerk("status", "--wait-s", "2", env=worker_env)
         assert status.returncode == 0 and "1 answered" in status.stdout, status.stdout + status.stderr[-1000:]
         assert f"{expected} results" in status.stdout  # stored in the last 5 minutes
     finally:
-        worker.stop()
+        cluster.stop_all()
         store.drop()
         store.close()
 
-    log = log_path.read_text()
-    assert "pickle" in log  # refused, and the worker went on to process everything else
-    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    classified = [e for e in events if e.get("event") == "chunk_classified"]
-    assert sum(e["inferred"] for e in classified) == NOTES + TICKETS  # inference ran once per document
-    assert sum(e["skipped"] for e in classified) == NOTES + TICKETS  # the re-push was recognised
-    # No note text in the worker's log (distinctive stretches of the pushed notes, the pickled one first).
-    for text in texts:
-        words = text.split()
-        probe = " ".join(words[5:12])
-        assert len(probe) < 20 or probe not in log
+    log = cluster.log_text()
+    refused = "pickle" in log
+    assert refused  # refused, and the worker went on to process everything else
+    assert cluster.inferred() == expected  # inference ran once per document
+    assert sum(e["skipped"] for e in cluster.events("chunk_classified")) == expected  # the re-push recognised
+    # No note text in the worker's log (distinctive stretches of the pushed notes, the pickled one first);
+    # only their numbers are shown on failure, never the text.
+    probes = [" ".join(text.split()[5:12]) for text in texts]
+    leaked = [i for i, probe in enumerate(probes) if len(probe) >= 20 and probe in log]
+    assert leaked == [], f"text of notes {leaked} in the worker log"

@@ -29,28 +29,9 @@ KILLS = 5
 TASKS = ("classify", "summarize")
 
 
-def _push(cluster: Any, csv: Path, nightclerk: Callable[..., Any], tmp_path: Path) -> None:
-    pushed = nightclerk(
-        "push", str(csv), "--mapping", "nestor", "--tasks", ",".join(TASKS), "--no-progress",
-        "--rejects", str(tmp_path / "rejects.jsonl"), env=cluster.env,
-    )  # fmt: skip
-    assert pushed.returncode == 0, pushed.stderr[-2000:]
-
-
 def _queued_chunk_ids(settings: Any) -> list[str]:
     raws = broker.client(settings).lrange(settings.queue, 0, -1)
     return [json.loads(raw)["headers"]["id"] for raw in raws]
-
-
-def _expected_ids(csv: Path) -> set[str]:
-    from nightclerk.producers.mapping import load_preset
-    from nightclerk.producers.readers import RecordReader
-    from nightclerk.producers.validation import Accepted, Validator
-
-    validator = Validator(load_preset("nestor"), max_text_bytes=500_000, max_json_bytes=1_000_000)
-    with RecordReader(csv, "csv") as reader:
-        results = [validator.validate(str(csv), line, record) for line, record in reader]
-    return {r.document.id for r in results if isinstance(r, Accepted)}
 
 
 def test_sigkill_five_times_mid_run_loses_and_duplicates_nothing(
@@ -58,18 +39,18 @@ def test_sigkill_five_times_mid_run_loses_and_duplicates_nothing(
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
     summarizing_packs: Path,
-    tmp_path: Path,
-    nightclerk: Callable[..., Any],
+    push: Callable[..., Any],
+    accepted_ids: Callable[..., set[str]],
     wait_for: Callable[..., None],
 ) -> None:
     seed = int(os.environ.get("NIGHTCLERK_CHAOS_SEED", str(random.randrange(1 << 30))))
     rng = random.Random(seed)
     csv = tickets(DOCUMENTS)
-    expected = _expected_ids(csv)
+    expected = accepted_ids(csv, "nestor")
     assert len(expected) == DOCUMENTS
     cluster = make_cluster({**cluster_env, "packs_dir": str(summarizing_packs), "chunk_docs": "100"})
     store = cluster.store()
-    _push(cluster, csv, nightclerk, tmp_path)
+    push(csv, cluster.env, "--tasks", ",".join(TASKS))
     settings = cluster.settings
     pushed = _queued_chunk_ids(settings)
     for name in ("a", "b"):
@@ -131,15 +112,14 @@ def test_sigterm_finishes_the_chunk_in_hand_and_hands_back_the_rest(
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
     summarizing_packs: Path,
-    tmp_path: Path,
-    nightclerk: Callable[..., Any],
+    push: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
     documents = 1_500
     csv = tickets(documents)
     cluster = make_cluster({**cluster_env, "packs_dir": str(summarizing_packs), "chunk_docs": "20"})
     store = cluster.store()
-    _push(cluster, csv, nightclerk, tmp_path)
+    push(csv, cluster.env, "--tasks", ",".join(TASKS))
     settings = cluster.settings
     try:
         cluster.start("a")
@@ -172,18 +152,13 @@ def test_a_chunk_the_broker_lost_is_sent_again_from_the_ledger(
     cluster_env: dict[str, str],
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
-    tmp_path: Path,
-    nightclerk: Callable[..., Any],
+    push: Callable[..., Any],
     wait_for: Callable[..., None],
 ) -> None:
     documents = 200
     cluster = make_cluster({**cluster_env, "chunk_docs": "20"})
     store = cluster.store()
-    pushed = nightclerk(
-        "push", str(tickets(documents)), "--mapping", "nestor", "--no-progress",
-        "--rejects", str(tmp_path / "rejects.jsonl"), env=cluster.env,
-    )  # fmt: skip
-    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    push(tickets(documents), cluster.env)
     # What a worker killed right after BRPOP leaves behind: the message is off the queue and in no
     # unacknowledged set -- kombu records it only after the pop.
     client = broker.client(cluster.settings)

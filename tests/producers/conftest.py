@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,7 +17,9 @@ from typing import Any
 
 import pytest
 import redis
+import uvicorn
 
+from nightclerk.producers.webhook import create_app
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK, ChunkMessage
 from nightclerk.shared.settings import Settings
 
@@ -181,3 +185,29 @@ def mtsamples_300(tmp_path: Path) -> Path:
         for _, row in zip(range(300), reader, strict=False):
             writer.writerow(row)
     return path
+
+
+@pytest.fixture
+def serve_intake(free_port: Callable[[], int]) -> Iterator[Callable[[Settings], str]]:
+    """``serve_intake(settings)``: the webhook app on uvicorn in a thread; its base URL. Stopped after."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def serve(settings: Settings) -> str:
+        port = free_port()
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="error", access_log=False
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)

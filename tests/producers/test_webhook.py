@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
-import uvicorn
 
 from nightclerk.producers.webhook import create_app
 from nightclerk.shared.errors import ConfigError
@@ -21,31 +17,14 @@ TOKEN = "test-token-5c1e"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
-def intake(producer_settings: Settings) -> Iterator[str]:
-    """The app on uvicorn in a thread; yields its base URL."""
-    settings = Settings.model_validate(
-        producer_settings.model_dump() | {"webhook_token": TOKEN, "webhook_max_bytes": 20_000}
+def intake(producer_settings: Settings, serve_intake: Callable[[Settings], str]) -> str:
+    """The app on uvicorn in a thread; its base URL."""
+    return serve_intake(
+        Settings.model_validate(
+            producer_settings.model_dump() | {"webhook_token": TOKEN, "webhook_max_bytes": 20_000}
+        )
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_records_are_queued_with_stable_ids_and_rejects_give_reasons(

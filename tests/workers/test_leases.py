@@ -49,20 +49,6 @@ def test_a_held_lease_outlives_its_ttl_and_a_dead_holders_runs_out(
     assert ChunkLeases(client, queue_name, "next", ttl_s=3).acquire("long")
 
 
-def test_the_holding_context_releases_and_says_when_another_holds(
-    client: redis.Redis, queue_name: str
-) -> None:
-    leases = ChunkLeases(client, queue_name, "w", ttl_s=5)
-    other = ChunkLeases(client, queue_name, "other", ttl_s=5)
-    with leases.holding("c2") as held:
-        assert held
-        with other.holding("c2") as other_held:
-            assert not other_held
-        assert leases.owner("c2") == "w"
-    assert leases.owner("c2") is None
-    leases.close()
-
-
 def test_without_redis_taking_a_lease_is_a_broker_outage(queue_name: str) -> None:
     gone = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     with pytest.raises(BrokerUnavailable, match="Redis unreachable"):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -62,10 +61,10 @@ def test_a_chunk_counts_its_documents_batches_and_latencies(processor: ChunkProc
     assert value("nightclerk_inference_seconds_count", {"task": "classify", "pack": "ehr-specialty"}) >= 2
 
 
-def test_the_endpoint_serves_every_family_and_the_queue_depth(redis_url: str, queue_name: str) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+def test_the_endpoint_serves_every_family_and_the_queue_depth(
+    redis_url: str, queue_name: str, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
     client = redis.Redis.from_url(redis_url)
     client.lpush(queue_name, "a", "b", "c")  # three messages waiting
     metrics.serve(port, Settings(redis_url=redis_url, queue=queue_name))

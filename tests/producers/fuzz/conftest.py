@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import pytest
 import redis
-from hypothesis import HealthCheck, event
+from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
@@ -457,9 +457,28 @@ def _recording_validator(sink: list[Decision]) -> type[Validator]:
 
 
 @pytest.fixture
-def fuzz_settings() -> hypothesis_settings:
-    """The profile's settings: 10,000 examples, no deadline, no database; derandomized under CI=true."""
-    return hypothesis_settings(hypothesis_settings.get_profile(PROFILE))
+def run_fuzz(
+    record_property: Callable[[str, object], None],
+) -> Callable[[SearchStrategy[Any], Callable[[Any], None]], None]:
+    """``run_fuzz(strategy, check)``: ``check`` on the profile's examples of ``strategy`` (10,000, no
+    deadline, no database; derandomized under CI=true); how many ran is recorded as ``examples``, and must
+    be 10,000."""
+
+    def run(strategy: SearchStrategy[Any], check: Callable[[Any], None]) -> None:
+        count = 0
+
+        @hypothesis_settings(hypothesis_settings.get_profile(PROFILE))
+        @given(case=strategy)
+        def one(case: Any) -> None:
+            nonlocal count
+            count += 1
+            check(case)
+
+        one()
+        record_property("examples", count)
+        assert count >= FUZZ_EXAMPLES, f"only {count} examples ran"
+
+    return run
 
 
 @pytest.fixture

@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import pytest
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
@@ -220,20 +218,13 @@ def csv_cases(
 
 @pytest.mark.fuzz
 def test_fuzz_csv(
-    fuzz_settings: hypothesis_settings,
+    run_fuzz: Callable[[SearchStrategy[Any], Callable[[Any], None]], None],
     fuzz_values: dict[str, SearchStrategy[Any]],
     mutate: Callable[[bytes], SearchStrategy[bytes]],
     push_and_check: PushAndCheck,
     verdicts: Callable[[Sequence[tuple[Verdict, str | None]], Sequence[Accepted | Reject]], None],
-    record_property: Callable[[str, object], None],
 ) -> None:
-    count = 0
-
-    @fuzz_settings
-    @given(case=csv_cases(fuzz_values, mutate))
     def one_file(case: tuple[Mode, FieldMapping, bytes, list[Row]]) -> None:
-        nonlocal count
-        count += 1
         mode, mapping, data, rows = case
         outcome, decisions = push_and_check(data, "records.csv", mapping, None)
         if mode == "header-defect":
@@ -248,6 +239,4 @@ def test_fuzz_csv(
                 [(verdict, expected) for _, verdict, expected in rows], [result for _, result in decisions]
             )
 
-    one_file()
-    record_property("examples", count)
-    assert count >= FUZZ_EXAMPLES, f"only {count} examples ran"
+    run_fuzz(csv_cases(fuzz_values, mutate), one_file)

@@ -29,8 +29,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import pytest
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
@@ -514,20 +512,13 @@ def fhir_files(
 
 @pytest.mark.fuzz
 def test_fuzz_fhir(
-    fuzz_settings: hypothesis_settings,
+    run_fuzz: Callable[[SearchStrategy[Any], Callable[[Any], None]], None],
     fuzz_values: dict[str, SearchStrategy[Any]],
     to_json_bytes: Callable[..., bytes],
     mutate: Callable[[bytes], SearchStrategy[bytes]],
     push_and_check: PushAndCheck,
-    record_property: Callable[[str, object], None],
 ) -> None:
-    count = 0
-
-    @fuzz_settings
-    @given(case=fhir_files(fuzz_values, to_json_bytes, mutate))
     def one_file(case: tuple[str, str, bytes, list[tuple[int, Made]]]) -> None:
-        nonlocal count
-        count += 1
         mode, name, data, placed = case
         outcome, decisions = push_and_check(data, name, MAPPING, "fhir")
         if mode in ("mutated", "garbage"):
@@ -550,9 +541,7 @@ def test_fuzz_fhir(
             )
             _check_made(made, [(n, r) for n, r in decisions if n == line], lone=True)
 
-    one_file()
-    record_property("examples", count)
-    assert count >= FUZZ_EXAMPLES, f"only {count} examples ran"
+    run_fuzz(fhir_files(fuzz_values, to_json_bytes, mutate), one_file)
 
 
 def _check_made(made: Made, decisions: list[Decision], lone: bool = False) -> None:

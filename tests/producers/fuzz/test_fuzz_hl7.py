@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
@@ -342,20 +340,13 @@ def hl7_files(
 
 @pytest.mark.fuzz
 def test_fuzz_hl7(
-    fuzz_settings: hypothesis_settings,
+    run_fuzz: Callable[[SearchStrategy[Any], Callable[[Any], None]], None],
     fuzz_values: dict[str, SearchStrategy[Any]],
     mutate: Callable[[bytes], SearchStrategy[bytes]],
     push_and_check: PushAndCheck,
     verdicts: Callable[[Sequence[tuple[Verdict, str | None]], Sequence[Accepted | Reject]], None],
-    record_property: Callable[[str, object], None],
 ) -> None:
-    count = 0
-
-    @fuzz_settings
-    @given(case=hl7_files(fuzz_values, mutate))
     def one_file(case: tuple[str, bytes, list[Message]]) -> None:
-        nonlocal count
-        count += 1
         mode, data, messages = case
         outcome, decisions = push_and_check(data, "messages.hl7", MAPPING, None)
         if mode != "structured":
@@ -367,6 +358,4 @@ def test_fuzz_hl7(
         assert [number for number, _ in decisions] == list(range(1, len(messages) + 1))
         verdicts([(m.verdict, m.expected_id) for m in messages], [result for _, result in decisions])
 
-    one_file()
-    record_property("examples", count)
-    assert count >= FUZZ_EXAMPLES, f"only {count} examples ran"
+    run_fuzz(hl7_files(fuzz_values, mutate), one_file)

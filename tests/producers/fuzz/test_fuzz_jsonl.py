@@ -21,8 +21,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import pytest
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
@@ -91,7 +89,7 @@ def jsonl_cases(
 
 @pytest.mark.fuzz
 def test_fuzz_jsonl(
-    fuzz_settings: hypothesis_settings,
+    run_fuzz: Callable[[SearchStrategy[Any], Callable[[Any], None]], None],
     record_batches: Callable[[Sequence[str]], SearchStrategy[tuple[str, list[RecordCase]]]],
     json_mappings: dict[str, FieldMapping],
     to_json_bytes: Callable[..., bytes],
@@ -99,15 +97,8 @@ def test_fuzz_jsonl(
     mutate: Callable[[bytes], SearchStrategy[bytes]],
     push_and_check: PushAndCheck,
     verdicts: Callable[[Sequence[tuple[Verdict, str | None]], Sequence[Accepted | Reject]], None],
-    record_property: Callable[[str, object], None],
 ) -> None:
-    count = 0
-
-    @fuzz_settings
-    @given(case=jsonl_cases(record_batches, to_json_bytes, fuzz_values, mutate))
     def one_file(case: Case) -> None:
-        nonlocal count
-        count += 1
         mode, name, suffix, data, expected = case
         outcome, decisions = push_and_check(data, f"records{suffix}", json_mappings[name], None)
         if mode != "structured":
@@ -118,6 +109,4 @@ def test_fuzz_jsonl(
             assert outcome.accepted + outcome.rejected == len(expected)
             verdicts(expected, [result for _, result in decisions])
 
-    one_file()
-    record_property("examples", count)
-    assert count >= FUZZ_EXAMPLES, f"only {count} examples ran"
+    run_fuzz(jsonl_cases(record_batches, to_json_bytes, fuzz_values, mutate), one_file)

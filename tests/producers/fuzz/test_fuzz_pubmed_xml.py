@@ -28,8 +28,6 @@ from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
@@ -228,20 +226,13 @@ def pubmed_files(
 
 @pytest.mark.fuzz
 def test_fuzz_pubmed_xml(
-    fuzz_settings: hypothesis_settings,
+    run_fuzz: Callable[[SearchStrategy[Any], Callable[[Any], None]], None],
     fuzz_values: dict[str, SearchStrategy[Any]],
     mutate: Callable[[bytes], SearchStrategy[bytes]],
     push_and_check: PushAndCheck,
     verdicts: Callable[[Sequence[tuple[Verdict, str | None]], Sequence[Accepted | Reject]], None],
-    record_property: Callable[[str, object], None],
 ) -> None:
-    count = 0
-
-    @fuzz_settings
-    @given(case=pubmed_files(fuzz_values, mutate))
     def one_file(case: tuple[str, str, bytes, list[Article]]) -> None:
-        nonlocal count
-        count += 1
         mode, name, data, articles = case
         outcome, decisions = push_and_check(data, name, MAPPING, None)
         results = [result for _, result in decisions]
@@ -260,9 +251,7 @@ def test_fuzz_pubmed_xml(
         assert [number for number, _ in decisions] == list(range(1, len(articles) + 1))
         verdicts([(verdict, expected) for _, verdict, expected in articles], results)
 
-    one_file()
-    record_property("examples", count)
-    assert count >= FUZZ_EXAMPLES, f"only {count} examples ran"
+    run_fuzz(pubmed_files(fuzz_values, mutate), one_file)
 
 
 def _is_read_error(reason: str) -> bool:

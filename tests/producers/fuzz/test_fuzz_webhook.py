@@ -19,23 +19,17 @@ bad ones rejected.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import httpx
 import pytest
-import uvicorn
-from hypothesis import event, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from nightclerk.producers.mapping import FieldMapping
-from nightclerk.producers.webhook import create_app
 from nightclerk.shared.messages import ChunkMessage
 from nightclerk.shared.settings import Settings
 
@@ -72,34 +66,18 @@ class Request:
         self.content_type = "application/json"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
-def intake(fuzz_producer_settings: Settings) -> Iterator[httpx.Client]:
+def intake(
+    fuzz_producer_settings: Settings, serve_intake: Callable[[Settings], str]
+) -> Iterator[httpx.Client]:
     """The app on uvicorn in a thread (the test's queue, its limits); a keep-alive client with the token."""
     settings = Settings.model_validate(
         fuzz_producer_settings.model_dump() | {"webhook_token": TOKEN, "webhook_max_bytes": WEBHOOK_MAX_BYTES}
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     with httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        base_url=serve_intake(settings), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
     ) as client:
         yield client
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def _encoded(text: str, encoding: str) -> bytes | None:
@@ -169,7 +147,7 @@ def _decodes(body: bytes) -> bool:
 
 @pytest.mark.fuzz
 def test_fuzz_webhook(
-    fuzz_settings: hypothesis_settings,
+    run_fuzz: Callable[[SearchStrategy[Any], Callable[[Any], None]], None],
     record_batches: Callable[[Sequence[str]], SearchStrategy[tuple[str, list[RecordCase]]]],
     json_mappings: dict[str, FieldMapping],
     to_json_bytes: Callable[..., bytes],
@@ -180,14 +158,9 @@ def test_fuzz_webhook(
     no_secret_in_output: None,
     record_property: Callable[[str, object], None],
 ) -> None:
-    count = 0
     tally: Counter[str] = Counter()
 
-    @fuzz_settings
-    @given(request=requests(record_batches, to_json_bytes, fuzz_values, mutate))
     def one_request(request: Request) -> None:
-        nonlocal count
-        count += 1
         response = _post(intake, request)
         chunks = drain_queue(json_mappings[request.preset])  # first: a failed example leaves nothing behind
         queued = [doc.id for chunk in chunks for doc in chunk.documents]
@@ -238,7 +211,5 @@ def test_fuzz_webhook(
         if any(verdict == "good" for _, verdict, _ in request.cases):
             assert status == 202
 
-    one_request()
-    record_property("examples", count)
+    run_fuzz(requests(record_batches, to_json_bytes, fuzz_values, mutate), one_request)
     record_property("outcomes", dict(sorted(tally.items())))
-    assert count >= FUZZ_EXAMPLES, f"only {count} examples ran"
