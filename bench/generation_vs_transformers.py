@@ -219,7 +219,8 @@ def runtime_generator(path: Path, new_tokens: int, pad_id: int, threads: int, de
     settings = DecodeSettings(max_new_tokens=new_tokens, pad_token_id=pad_id)  # no eos: exactly new_tokens
 
     def run(prompts: list[list[int]]) -> list[list[int]]:
-        return generate(model, prompts, settings)
+        tokens: list[list[int]] = generate(model, prompts, settings)
+        return tokens
 
     return run
 

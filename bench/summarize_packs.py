@@ -16,6 +16,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from nightclerk.exporters.datasets import mtsamples_path
 from nightclerk.exporters.generation.rouge import rouge
@@ -41,7 +42,7 @@ def main() -> None:
     held_out = split(mtsamples_pairs(path), "eval")[: args.notes]
     texts, references = [p.text for p in held_out], [p.reference for p in held_out]
     kinds = ["ehr_note"] * len(texts)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in PACKS:
         if not (args.packs / name).is_dir():
             print(f"{name}: not built, skipped")

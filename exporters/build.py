@@ -165,6 +165,7 @@ def build_pack(
     drop_labels: frozenset[str] = frozenset(),
     batch_size: int = 32,
     progress: bool = True,
+    torch_dir: Path | None = None,
 ) -> PackManifest:
     """Build ``out_dir/name`` from a labelled CSV: train, export, gate fp32/int8/fp16, evaluate, write.
 
@@ -173,6 +174,7 @@ def build_pack(
     training rows (stratified) after the eval split is held out, to bound the fine-tune's time. Rows labelled
     with one of ``drop_labels`` are left out before anything else (see :func:`prepare_data`).
     ``fp16_atol`` and ``min_fp16_agreement`` default to :mod:`nightclerk.exporters.fp16`'s.
+    ``torch_dir``: also keep the fine-tuned PyTorch weights there (:mod:`nightclerk.exporters.torch_copy`).
     """
     started = time.perf_counter()
     _check_options(name, method, max_tokens, eval_fraction, val_fraction)
@@ -260,4 +262,17 @@ def build_pack(
         seconds=seconds,
         started=started,
     )
+    if torch_dir is not None:
+        from nightclerk.exporters.torch_copy import save_torch_copy
+
+        save_torch_copy(
+            trained.module,
+            torch_dir,
+            checkpoint_dir=checkpoint.path,
+            pack_dir=out_dir / name,
+            pack=name,
+            version=manifest.version,
+            labels=list(manifest.labels),
+            max_tokens=max_tokens,
+        )
     return manifest

@@ -149,6 +149,7 @@ def ensure_demo_packs(
     """
     from nightclerk.exporters.build import build_pack
 
+    models = models_dir if models_dir is not None else wheels_dir.parent / "models"
     outcomes: list[Outcome] = []
     for pack in DEMO_PACKS:
         present = None if force else _present(packs_dir, pack.name, None, say)
@@ -179,13 +180,13 @@ def ensure_demo_packs(
                     max_train_rows=pack.max_train_rows,
                     drop_labels=pack.drop_labels,
                     progress=progress,
+                    torch_dir=models / "torch" / pack.name,
                 ),
                 say,
             )
         )
     outcomes.append(ensure_extractive(packs_dir, force=force, say=say, progress=progress))
     if summarizer_adapter is not None:
-        models = models_dir if models_dir is not None else wheels_dir.parent / "models"
         outcomes.append(
             ensure_summarizer(packs_dir, wheels_dir, models, summarizer_adapter, force=force, say=say)
         )

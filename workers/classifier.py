@@ -73,8 +73,11 @@ class ClassifierRuntime:
         threads: int = 0,
         token_budget: int = 8192,
         max_batch_docs: int = 64,
+        max_tokens: int | None = None,
     ) -> None:
+        """``max_tokens``: truncate there instead of at the pack's ``max_tokens`` (the benchmark's 256)."""
         self.manifest = verify_pack(pack_dir, task=self.task)
+        self.max_tokens = max_tokens or self.manifest.max_tokens
         self.variant = choose_variant(self.manifest, placement, precision)
         self.placement = placement
         self.token_budget = token_budget
@@ -87,7 +90,7 @@ class ClassifierRuntime:
         self.provider = self.session.get_providers()[0]
         self.tokenizer = Tokenizer.from_file(str(pack_dir / TOKENIZER_FILE))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=self.manifest.max_tokens)
+        self.tokenizer.enable_truncation(max_length=self.max_tokens)
         self.labels = list(self.manifest.labels)
         self._wants = set(self.manifest.inputs)
         log.info(
@@ -97,7 +100,7 @@ class ClassifierRuntime:
             precision=self.variant.precision,
             provider=self.provider,
             device=placement.device,
-            max_tokens=self.manifest.max_tokens,
+            max_tokens=self.max_tokens,
         )
 
     @property
@@ -117,7 +120,7 @@ class ClassifierRuntime:
             return Classified(probabilities, tokenize_ms, infer_ms)
 
         started = time.perf_counter()
-        cut = [cut_to_words(text, self.manifest.max_tokens) for text in texts]
+        cut = [cut_to_words(text, self.max_tokens) for text in texts]
         try:
             encodings = self.tokenizer.encode_batch(cut, add_special_tokens=True)
         except Exception as exc:  # the tokenizer's message may quote the text: keep only its type

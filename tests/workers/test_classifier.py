@@ -44,6 +44,18 @@ def test_long_text_is_cut_to_the_token_budget(tiny_packs: Path) -> None:
     np.testing.assert_allclose(same[0], same[1], atol=1e-6)
 
 
+def test_max_tokens_overrides_the_packs_truncation(tiny_packs: Path) -> None:
+    pack = ClassifierRuntime(tiny_packs / "ehr-specialty", CPU, precision="fp32")
+    longer = ClassifierRuntime(tiny_packs / "ehr-specialty", CPU, precision="fp32", max_tokens=256)
+    assert longer.max_tokens == 256 and pack.max_tokens == pack.manifest.max_tokens < 256
+    words = " ".join(f"w{i % 7}" for i in range(1000))
+    assert len(longer.tokenizer.encode(words).ids) == 256
+    # within the pack's budget the cut text is the whole input; past it, only the longer runtime reads on
+    first = " ".join(words.split()[: pack.max_tokens])
+    np.testing.assert_allclose(pack.classify([words]).probabilities, pack.classify([first]).probabilities)
+    assert not np.allclose(longer.classify([words]).probabilities, pack.classify([words]).probabilities)
+
+
 def test_cpu_auto_prefers_int8_and_an_absent_variant_is_a_config_error(tiny_packs: Path) -> None:
     assert ClassifierRuntime(tiny_packs / "ehr-specialty", CPU).variant.precision == "int8"
     with pytest.raises(ConfigError, match="no fp16 variant"):

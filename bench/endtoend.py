@@ -1,0 +1,225 @@
+"""(2) nightclerk end to end: push -> Redis -> ``nightclerk worker`` processes -> the result store.
+
+:class:`Nightclerk` starts the workers once (packs loaded and verified before any clock starts) against a
+queue, change feed and PostgreSQL schema of the benchmark's own, and :meth:`Nightclerk.run` times one push
+of a corpus -- under a new source name each time, so every repetition is new work -- from the first
+document pushed to the last result stored. With several workers each gets ``cores / workers`` ONNX Runtime
+threads: more would make them fight over the cores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import redis
+
+from bench.corpora import Corpus, repeat_mapping
+from bench.sampler import PeakSampler
+from bench.stats import Spread
+from nightclerk.cli.csv_head import csv_head
+from nightclerk.cli.worker_process import WorkerProcess
+from nightclerk.producers.push import push_files
+from nightclerk.shared.settings import Settings
+from nightclerk.shared.store import ResultStore
+
+QUEUE = "nightclerk-bench"
+
+
+@dataclass
+class Timed:
+    docs: int
+    seconds: float
+    push_seconds: float
+    peak_workers_mib: float
+    peak_redis_mib: float
+    progress: list[tuple[float, int]] = field(default_factory=list)  # (seconds, stored) while it ran
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.docs / self.seconds
+
+
+def clear_queue_keys(redis_url: str, queue: str = QUEUE) -> None:
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{queue}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+class Nightclerk:
+    """``workers`` worker processes over one fresh store; a context manager that stops them and cleans up."""
+
+    def __init__(
+        self, settings: Settings, work: Path, *, workers: int, threads: int, database_url: str, schema: str
+    ) -> None:
+        self.overrides = {
+            "queue": QUEUE,
+            "feed_stream": f"{QUEUE}:results",
+            "database_url": database_url,
+            "log_json": "true",
+            "packs_dir": str(settings.packs_dir.resolve()),
+            "intra_op_threads": str(threads),
+        }
+        if database_url.startswith("postgresql"):
+            self.overrides["database_schema"] = schema
+        self.settings = settings.with_overrides(**self.overrides)
+        self.work = work
+        self.workers = [
+            WorkerProcess(self.overrides, work / f"worker-{i}.log", ready_timeout=300) for i in range(workers)
+        ]
+        self.store = ResultStore(
+            self.settings.resolved_database_url, schema=self.overrides.get("database_schema")
+        )
+
+    def reset(self) -> None:
+        """An empty queue, ledger and feed, and an empty store."""
+        clear_queue_keys(self.settings.redis_url)
+        self.store.drop()
+        self.store.create_schema()
+
+    def __enter__(self) -> Nightclerk:
+        """Start the workers on what is queued (call :meth:`reset` first for a clean start)."""
+        for worker in self.workers:
+            worker.launch()
+        for worker in self.workers:
+            worker.wait_ready()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.store.drop()
+        self.store.close()
+        clear_queue_keys(self.settings.redis_url)
+
+    def worker_pids(self) -> list[int]:
+        return [w.process.pid for w in self.workers if w.process is not None and w.process.poll() is None]
+
+    def push(self, corpus: Corpus, tag: str, *, path: Path | None = None) -> int:
+        summary = push_files(
+            [path or corpus.path],
+            repeat_mapping(corpus.mapping, tag),
+            ["classify"],
+            self.settings,
+            rejects_path=self.work / f"rejects-{corpus.name}-{tag}.jsonl",
+            progress=False,
+        )
+        if summary.rejected:
+            raise SystemExit(f"{corpus.name}: {summary.rejected} documents rejected; see {self.work}")
+        return int(summary.accepted)
+
+    def wait_stored(
+        self, target: int, started: float, *, poll: float, timeout: float = 3600.0
+    ) -> list[tuple[float, int]]:
+        """Poll the store until it holds ``target`` rows; the (seconds since ``started``, rows) seen."""
+        seen: list[tuple[float, int]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            count = self.store.count()
+            seen.append((time.perf_counter() - started, count))
+            if count >= target:
+                return seen
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {count} of {target} results stored after {timeout:.0f}s")
+            if any(w.process is not None and w.process.poll() is not None for w in self.workers):
+                raise SystemExit(f"a worker exited; see its log under {self.work}")
+            time.sleep(poll)
+
+    def warm_up(self, corpus: Corpus) -> None:
+        """One chunk through every worker's path before timing: first connections, allocations, imports
+        (the bare limit gets its warm-up call too)."""
+        head = csv_head(corpus.path, self.work / f"warm-{corpus.name}.csv", 64 * len(self.workers))
+        before = self.store.count()
+        accepted = self.push(corpus, "warm", path=head)
+        self.wait_stored(before + accepted, time.perf_counter(), poll=0.05)
+
+    def run(self, corpus: Corpus, tag: str) -> Timed:
+        """Push ``corpus`` once under ``tag``; time it until every result is stored."""
+        before = self.store.count()
+        with PeakSampler(self.worker_pids, self.settings.redis_url) as sampler:
+            started = time.perf_counter()
+            accepted = self.push(corpus, tag)
+            pushed = time.perf_counter() - started
+            progress = self.wait_stored(before + accepted, started, poll=0.05)
+            elapsed = time.perf_counter() - started
+        return Timed(accepted, elapsed, pushed, sampler.peak_pss_mib, sampler.peak_redis_mib, progress)
+
+
+@dataclass
+class EndToEndRow:
+    corpus: str
+    pack: str
+    workers: int
+    threads: int
+    docs: int
+    docs_per_s: Spread = field(default_factory=Spread)
+    bare: Spread = field(default_factory=Spread)  # the limit, measured beside each repetition
+    peak_workers_mib: Spread = field(default_factory=Spread)
+    peak_redis_mib: Spread = field(default_factory=Spread)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "corpus": self.corpus,
+            "pack": self.pack,
+            "workers": self.workers,
+            "threads_per_worker": self.threads,
+            "docs": self.docs,
+            "docs_per_s": self.docs_per_s.as_dict(),
+            "bare_docs_per_s": self.bare.as_dict(),
+            "peak_workers_pss_mib": self.peak_workers_mib.as_dict(),
+            "peak_redis_growth_mib": self.peak_redis_mib.as_dict(),
+        }
+
+
+def run_end_to_end(
+    corpora: list[Corpus],
+    settings: Settings,
+    work: Path,
+    *,
+    worker_counts: tuple[int, ...],
+    cores: int,
+    reps: int,
+    database_url: str,
+    schema: str,
+    bare: Callable[[Corpus], float],
+    say: Callable[[str], None],
+) -> list[EndToEndRow]:
+    """For each worker count, start the workers once; then per repetition, per corpus: the bare limit on
+    the same texts, then nightclerk end to end, side by side."""
+    rows: list[EndToEndRow] = []
+    for count in worker_counts:
+        threads = max(1, cores // count)
+        batch = [EndToEndRow(c.name, c.pack, count, threads, len(c.texts)) for c in corpora]
+        rows += batch
+        cluster = Nightclerk(
+            settings,
+            work / f"e2e-{count}w",
+            workers=count,
+            threads=threads,
+            database_url=database_url,
+            schema=schema,
+        )
+        cluster.reset()
+        with cluster:
+            for corpus in corpora:
+                cluster.warm_up(corpus)
+            for rep in range(reps):
+                for corpus, row in zip(corpora, batch, strict=True):
+                    row.bare.add(bare(corpus))
+                    timed = cluster.run(corpus, f"e2e{count}w{rep}")
+                    row.docs_per_s.add(timed.docs_per_s)
+                    row.peak_workers_mib.add(timed.peak_workers_mib)
+                    row.peak_redis_mib.add(timed.peak_redis_mib)
+                    say(
+                        f"  e2e {count} worker(s) rep {rep + 1}/{reps} {corpus.name}: bare "
+                        f"{row.bare.values[-1]:.1f}, end to end {timed.docs_per_s:.1f} docs/s "
+                        f"(push {timed.push_seconds:.2f} s, workers {timed.peak_workers_mib:.0f} MiB)"
+                    )
+    return rows
