@@ -23,7 +23,7 @@ from nightclerk.shared.manifest import verify_pack
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.text_budget import cut_to_words
 from nightclerk.workers.batching import plan_batches
-from nightclerk.workers.classifier import ClassifierRuntime
+from nightclerk.workers.classifier import MIN_FILL, ClassifierRuntime
 from nightclerk.workers.device import Placement
 
 
@@ -63,7 +63,7 @@ def classify_io_bound(runtime: ClassifierRuntime, texts: list[str]) -> np.ndarra
     encodings = runtime.tokenizer.encode_batch(cut, add_special_tokens=True)
     lengths = [len(encoding.ids) for encoding in encodings]
     out = np.zeros((len(texts), len(runtime.labels)), dtype=np.float32)
-    for batch in plan_batches(lengths, runtime.token_budget, runtime.max_batch_docs):
+    for batch in plan_batches(lengths, runtime.token_budget, runtime.max_batch_docs, min_fill=MIN_FILL):
         width = max(lengths[i] for i in batch)
         ids = np.zeros((len(batch), width), dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)

@@ -26,24 +26,33 @@ def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, *, left: bool) -> tuple
     return ids, mask
 
 
-def plan_batches(lengths: Sequence[int], token_budget: int, max_docs: int) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int], token_budget: int, max_docs: int, *, min_fill: float = 0.0
+) -> list[list[int]]:
     """Group indices so each batch's ``docs x longest`` stays within ``token_budget``.
 
     Longest first, so each batch pads to a length close to all its members'. A document longer than the
-    budget still gets a batch of its own.
+    budget still gets a batch of its own. With ``min_fill`` a document shorter than that share of its
+    batch's longest starts a new batch: less padding for more, smaller batches (an encoder's cost is its
+    padded tokens; a decoder's batch is better kept whole, so generation leaves it at 0).
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
     batches: list[list[int]] = []
     current: list[int] = []
-    longest = 0
+    width = 0
     for index in order:
         length = max(lengths[index], 1)
-        width = max(longest, length)
-        if current and (len(current) >= max_docs or width * (len(current) + 1) > token_budget):
+        if current and (
+            len(current) >= max_docs
+            or max(width, length) * (len(current) + 1) > token_budget
+            or length < min_fill * width
+        ):
             batches.append(current)
-            current, width = [], length
+            current = []
+        if not current:
+            width = length
         current.append(index)
-        longest = width
+        width = max(width, length)
     if current:
         batches.append(current)
     return batches

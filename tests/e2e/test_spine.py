@@ -84,7 +84,9 @@ def test_every_accepted_document_gets_exactly_one_result(
         assert sum(r.kind == "ehr_note" for r in rows) == NOTES
         assert sum(r.kind == "repair_ticket" for r in rows) == TICKETS
         assert all(r.labels and 0.0 <= r.labels[0].score <= 1.0 for r in rows)
-        assert {r.precision for r in rows} == {"int8"}  # the CPU default
+        # auto on a CPU: per pack, the variant measured fastest at load, the same for all its rows
+        chosen = {(r.pack_name, r.precision) for r in rows}
+        assert len(chosen) == len({r.pack_name for r in rows}) and {p for _, p in chosen} <= {"int8", "fp32"}
         # every stored result was announced on the change feed, with the row's own key
         feed = ChangeFeed.from_settings(cluster.settings)
         announced = {

@@ -25,6 +25,15 @@ def test_a_document_over_the_budget_gets_a_batch_of_its_own() -> None:
     assert plan_batches([1000, 4, 4], token_budget=100, max_docs=8) == [[0], [1, 2]]
 
 
+def test_min_fill_starts_a_new_batch_for_a_much_shorter_document() -> None:
+    lengths = [20, 19, 16, 15, 12, 9, 8, 4]
+    assert plan_batches(lengths, token_budget=1000, max_docs=64) == [list(range(8))]
+    batches = plan_batches(lengths, token_budget=1000, max_docs=64, min_fill=0.75)
+    assert [[lengths[i] for i in b] for b in batches] == [[20, 19, 16, 15], [12, 9], [8], [4]]
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    assert padded == 80 + 24 + 8 + 4 < 20 * len(lengths)
+
+
 def test_pad_rows_left_and_right() -> None:
     import numpy as np
 

@@ -49,7 +49,8 @@ def test_a_chunk_becomes_one_row_per_document(processor: ChunkProcessor, store: 
     rows = list(store.rows())
     assert sorted(r.document_id for r in rows) == sorted(f"t:n{i}" for i in range(10))
     row = rows[0]
-    assert row.pack_name == "ehr-specialty" and row.precision == "int8" and row.worker_id == "w-test"
+    assert row.pack_name == "ehr-specialty" and row.worker_id == "w-test"
+    assert {r.precision for r in rows} in ({"int8"}, {"fp32"})  # auto: the CPU variant measured fastest
     assert len(row.labels) == 2 and row.labels[0].score >= row.labels[1].score
     assert row.timings.infer_ms > 0 and row.timings.queue_ms >= 0
 

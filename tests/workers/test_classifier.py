@@ -56,8 +56,13 @@ def test_max_tokens_overrides_the_packs_truncation(tiny_packs: Path) -> None:
     assert not np.allclose(longer.classify([words]).probabilities, pack.classify([words]).probabilities)
 
 
-def test_cpu_auto_prefers_int8_and_an_absent_variant_is_a_config_error(tiny_packs: Path) -> None:
-    assert ClassifierRuntime(tiny_packs / "ehr-specialty", CPU).variant.precision == "int8"
+def test_cpu_auto_takes_the_variant_measured_fastest_and_an_absent_variant_is_a_config_error(
+    tiny_packs: Path,
+) -> None:
+    runtime = ClassifierRuntime(tiny_packs / "ehr-specialty", CPU)
+    assert set(runtime.measured_s) == {"int8", "fp32"}
+    assert runtime.variant.precision == min(runtime.measured_s, key=runtime.measured_s.__getitem__)
+    assert ClassifierRuntime(tiny_packs / "ehr-specialty", CPU, precision="int8").measured_s == {}
     with pytest.raises(ConfigError, match="no fp16 variant"):
         ClassifierRuntime(tiny_packs / "ehr-specialty", CPU, precision="fp16")
 
