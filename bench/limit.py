@@ -21,9 +21,7 @@ from bench.corpora import Corpus
 from bench.stats import Spread
 from nightclerk.shared.manifest import verify_pack
 from nightclerk.shared.settings import Settings
-from nightclerk.shared.text_budget import cut_to_words
-from nightclerk.workers.batching import plan_batches
-from nightclerk.workers.classifier import MIN_FILL, ClassifierRuntime
+from nightclerk.workers.classifier import ClassifierRuntime
 from nightclerk.workers.device import Placement
 
 
@@ -59,27 +57,20 @@ def runtime_for(
 
 def classify_io_bound(runtime: ClassifierRuntime, texts: list[str]) -> np.ndarray:
     """As :meth:`ClassifierRuntime.classify`, with the inputs bound on the GPU and the logits kept there."""
-    cut = [cut_to_words(text, runtime.max_tokens) for text in texts]
-    encodings = runtime.tokenizer.encode_batch(cut, add_special_tokens=True)
-    lengths = [len(encoding.ids) for encoding in encodings]
+    encoded = runtime.encode(texts)
     out = np.zeros((len(texts), len(runtime.labels)), dtype=np.float32)
-    for batch in plan_batches(lengths, runtime.token_budget, runtime.max_batch_docs, min_fill=MIN_FILL):
-        width = max(lengths[i] for i in batch)
-        ids = np.zeros((len(batch), width), dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for row, index in enumerate(batch):
-            ids[row, : lengths[index]] = encodings[index].ids
-            mask[row, : lengths[index]] = 1
+    for batch in runtime.batches(encoded):
         binding = runtime.session.io_binding()
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in runtime.manifest.inputs:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        for name, array in feeds.items():
+        for name, array in runtime.feeds(encoded, batch).items():
             binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array, "cuda", 0))
         binding.bind_output(runtime.manifest.output, "cuda", 0)
         runtime.session.run_with_iobinding(binding)
         out[batch] = binding.copy_outputs_to_cpu()[0]
     return out
+
+
+def _io_bound(runtime: ClassifierRuntime) -> Callable[[list[str]], object]:
+    return lambda texts: classify_io_bound(runtime, texts)
 
 
 def _variants(settings: Settings, placement: Placement, pack: str) -> list[tuple[str, str | None]]:
@@ -110,11 +101,7 @@ def run_limit(
                     rows.append(row)
                     try:
                         runtime = runtime_for(settings, placement, corpus.pack, precision, tokens)
-                        call: Callable[[list[str]], object] = (
-                            runtime.classify
-                            if binding == "numpy"
-                            else (lambda t, r=runtime: classify_io_bound(r, t))  # type: ignore[misc]
-                        )
+                        call = runtime.classify if binding == "numpy" else _io_bound(runtime)
                         call(texts[:64])  # warm-up: the first runs allocate
                     except Exception as exc:  # a variant that cannot run here is reported, not fatal
                         row.error = f"{type(exc).__name__}: {exc}"[:300]

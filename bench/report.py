@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import one_line
+from bench.stats import Spread
 
 E2E_TARGET = 0.90
 NAIVE_TARGET = 3.0
@@ -15,12 +16,8 @@ RAY_TARGET = 1.0
 
 
 def cell(spread: dict[str, Any], digits: int = 1) -> str:
-    values = spread.get("values") or []
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{spread['median']:.{digits}f} ({spread['min']:.{digits}f}–{spread['max']:.{digits}f})"
+    """A spread from the JSON as the tables print it: ``72.0 (67.0–72.8)``."""
+    return Spread(list(spread.get("values") or [])).cell(digits, dash="–")
 
 
 def median(spread: dict[str, Any]) -> float | None:

@@ -18,14 +18,14 @@ class Spread:
     def median(self) -> float:
         return statistics.median(self.values)
 
-    def cell(self, digits: int = 1) -> str:
+    def cell(self, digits: int = 1, dash: str = "-") -> str:
         """``72.0 (67.0-72.8)``; one value alone; ``—`` when nothing was measured."""
         if not self.values:
             return "—"
         if len(self.values) == 1:
             return f"{self.values[0]:.{digits}f}"
         low, high = min(self.values), max(self.values)
-        return f"{self.median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+        return f"{self.median:.{digits}f} ({low:.{digits}f}{dash}{high:.{digits}f})"
 
     def as_dict(self) -> dict[str, Any]:
         if not self.values:

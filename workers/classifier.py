@@ -16,7 +16,7 @@ from nightclerk.shared.errors import ConfigError, InferenceError
 from nightclerk.shared.logging import get_logger
 from nightclerk.shared.manifest import TOKENIZER_FILE, PackManifest, Variant, verify_pack
 from nightclerk.shared.text_budget import cut_to_words
-from nightclerk.workers.batching import plan_batches
+from nightclerk.workers.batching import pad_rows, plan_batches
 from nightclerk.workers.device import Placement, cpu_count
 from nightclerk.workers.variant_choice import Choice, fastest, probe_feeds
 
@@ -152,6 +152,27 @@ class ClassifierRuntime:
     def version(self) -> str:
         return self.manifest.version
 
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids per text: cut to a word budget first (the tokenizer reads the whole text otherwise)."""
+        cut = [cut_to_words(text, self.max_tokens) for text in texts]
+        try:
+            encodings = self.tokenizer.encode_batch(cut, add_special_tokens=True)
+        except Exception as exc:  # the tokenizer's message may quote the text: keep only its type
+            raise InferenceError(f"pack {self.name}: tokenization failed: {type(exc).__name__}") from None
+        return [encoding.ids for encoding in encodings]
+
+    def batches(self, encoded: list[list[int]]) -> list[list[int]]:
+        lengths = [len(ids) for ids in encoded]
+        return plan_batches(lengths, self.token_budget, self.max_batch_docs, min_fill=MIN_FILL)
+
+    def feeds(self, encoded: list[list[int]], batch: list[int]) -> dict[str, np.ndarray]:
+        """The session's inputs for one batch, padded on the right."""
+        ids, mask = pad_rows([encoded[i] for i in batch], 0, left=False)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._wants:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        return feeds
+
     def classify(self, texts: list[str]) -> Classified:
         n = len(texts)
         probabilities = np.zeros((n, len(self.labels)), dtype=np.float32)
@@ -161,25 +182,10 @@ class ClassifierRuntime:
             return Classified(probabilities, tokenize_ms, infer_ms)
 
         started = time.perf_counter()
-        cut = [cut_to_words(text, self.max_tokens) for text in texts]
-        try:
-            encodings = self.tokenizer.encode_batch(cut, add_special_tokens=True)
-        except Exception as exc:  # the tokenizer's message may quote the text: keep only its type
-            raise InferenceError(f"pack {self.name}: tokenization failed: {type(exc).__name__}") from None
+        encoded = self.encode(texts)
         tokenize_ms[:] = (time.perf_counter() - started) * 1000 / n
-
-        lengths = [len(encoding.ids) for encoding in encodings]
-        for batch in plan_batches(lengths, self.token_budget, self.max_batch_docs, min_fill=MIN_FILL):
-            width = max(lengths[i] for i in batch)
-            ids = np.zeros((len(batch), width), dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, index in enumerate(batch):
-                length = lengths[index]
-                ids[row, :length] = encodings[index].ids
-                mask[row, :length] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._wants:
-                feeds["token_type_ids"] = np.zeros_like(ids)
+        for batch in self.batches(encoded):
+            feeds = self.feeds(encoded, batch)
             started = time.perf_counter()
             try:
                 (logits,) = self.session.run([self.manifest.output], feeds)
