@@ -110,6 +110,17 @@ def pg_schema(postgres_url: str) -> Iterator[str]:
     engine.dispose()
 
 
+@pytest.fixture
+def pg_result_store(postgres_url: str, pg_schema: str) -> Iterator[Any]:
+    """A :class:`ResultStore` on the test's own PostgreSQL schema, its table created."""
+    from nightclerk.shared.store import ResultStore
+
+    store = ResultStore(postgres_url, schema=pg_schema)
+    store.create_schema()
+    yield store
+    store.close()
+
+
 def _decode_message(raw: bytes | str) -> tuple[dict[str, Any], list[Any]]:
     envelope = json.loads(raw)
     assert envelope["content-type"] == "application/json"

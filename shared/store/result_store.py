@@ -21,6 +21,7 @@ from nightclerk.shared.errors import ConfigError, StoreError, StoreUnavailable
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.store.schema import results_table
+from nightclerk.shared.store.statistics import TableStatistics
 
 _IN_CLAUSE_BATCH = 500
 
@@ -61,6 +62,7 @@ class ResultStore:
             self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
         self.metadata = sa.MetaData(schema=schema)
         self.table = results_table(self.metadata)
+        self.statistics = TableStatistics(self.engine, self.table)  # see statistics.py for why
 
     def describe(self) -> str:
         """The URL without its password, for logs."""
@@ -81,7 +83,9 @@ class ResultStore:
             index_elements=["document_id", "task", "pack_version"]
         ).returning(self.table.c.document_id)
         with self._begin() as conn:
-            return len(conn.execute(statement, [_to_params(row) for row in rows]).all())
+            stored = len(conn.execute(statement, [_to_params(row) for row in rows]).all())
+        self.statistics.wrote(stored)
+        return stored
 
     def existing(self, document_ids: Iterable[str], task: str, pack_version: str) -> set[str]:
         """Which of these documents already have a result for this task and pack version."""

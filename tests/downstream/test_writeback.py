@@ -67,11 +67,8 @@ def endpoint(free_port: Callable[[], int]) -> Iterator[Endpoint]:
 
 
 @pytest.fixture
-def store(postgres_url: str, pg_schema: str) -> Iterator[ResultStore]:
-    result = ResultStore(postgres_url, schema=pg_schema)
-    result.create_schema()
-    yield result
-    result.close()
+def store(pg_result_store: ResultStore) -> ResultStore:
+    return pg_result_store
 
 
 @pytest.fixture

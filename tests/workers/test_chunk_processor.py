@@ -180,11 +180,8 @@ def test_classify_and_summarize_give_one_row_each(
 
 
 @pytest.fixture
-def pg_store(postgres_url: str, pg_schema: str) -> Iterator[ResultStore]:
-    result = ResultStore(postgres_url, schema=pg_schema)
-    result.create_schema()
-    yield result
-    result.close()
+def pg_store(pg_result_store: ResultStore) -> ResultStore:
+    return pg_result_store
 
 
 def test_rows_the_store_refuses_are_dead_lettered_alone(tiny_packs: Path, pg_store: ResultStore) -> None:
