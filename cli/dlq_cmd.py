@@ -149,7 +149,7 @@ def _requeue(settings: Settings, dead_letters: DeadLetterStore, letters: list[De
         enqueuer.check()
         for (_, task), group in sorted(groups.items()):
             by_id = {letter.document_id: letter for letter in group}
-            chunker = Chunker([task], max_docs=settings.chunk_docs, max_bytes=settings.chunk_max_bytes)
+            chunker = Chunker.from_settings([task], settings)
             chunks = [chunk for letter in group for chunk in chunker.add(letter.as_document())]
             for chunk in [*chunks, *chunker.flush()]:
                 enqueuer.send(chunk)

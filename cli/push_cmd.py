@@ -85,7 +85,12 @@ def push(
     format: str | None = typer.Option(None, "--format", help=f"{', '.join(FORMATS)}; default: by extension"),
     tasks: str = typer.Option("classify", help="comma-separated tasks to run on every document"),
     rejects: Path | None = typer.Option(None, help="rejects file (JSONL); default rejects-<time>.jsonl here"),
-    chunk_size: int | None = typer.Option(None, min=1, max=10_000, help="documents per queue message"),
+    chunk_size: int | None = typer.Option(
+        None,
+        min=1,
+        max=10_000,
+        help="documents per queue message, short ones too (NIGHTCLERK_CHUNK_MAX_DOCS)",
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     kind_column: str | None = typer.Option(None, help="column with each record's kind (instead of --kind)"),
     id_template: str | None = typer.Option(None, help="id from columns, e.g. '{Asset}-{_line}'"),
@@ -99,7 +104,8 @@ def push(
         raise _fail(f"invalid NIGHTCLERK_* settings: {fields}") from None
     configure_logging(json=settings.log_json, level=settings.log_level)
     if chunk_size is not None:
-        settings = settings.model_copy(update={"chunk_docs": chunk_size})
+        # an explicit size is taken as asked: short documents are not grouped past it
+        settings = settings.model_copy(update={"chunk_docs": chunk_size, "chunk_max_docs": chunk_size})
     try:
         task_names = parse_tasks(tasks)
         field_mapping = _mapping(

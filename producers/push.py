@@ -106,7 +106,7 @@ def push_files(
         file_format = detect_format(path, fmt)
         check_columns(path, inspect_file(path, file_format), mapping)
         formats.append(file_format)
-    chunker = Chunker(task_names, max_docs=settings.chunk_docs, max_bytes=settings.chunk_max_bytes)
+    chunker = Chunker.from_settings(task_names, settings)
     validator = Validator(
         mapping, max_text_bytes=settings.max_text_bytes, max_json_bytes=chunker.max_document_bytes
     )

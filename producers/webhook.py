@@ -111,7 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     def _enqueue(
         mapping: FieldMapping, tasks: list[str], records: list[dict[str, Any] | RecordError]
     ) -> _Outcome:
-        chunker = Chunker(tasks, max_docs=settings.chunk_docs, max_bytes=settings.chunk_max_bytes)
+        chunker = Chunker.from_settings(tasks, settings)
         validator = Validator(
             mapping, max_text_bytes=settings.max_text_bytes, max_json_bytes=chunker.max_document_bytes
         )

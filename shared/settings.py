@@ -61,7 +61,14 @@ class Settings(BaseSettings):
     database_schema: str | None = Field(default=None, description="PostgreSQL schema for the results table")
 
     # Producers
-    chunk_docs: int = Field(default=64, ge=1, le=10_000)
+    chunk_docs: int = Field(default=64, ge=1, le=10_000, description="documents per chunk")
+    chunk_max_docs: int = Field(
+        default=1024,
+        ge=1,
+        le=10_000,
+        description="classify-only chunks of short documents hold up to this many: a document counts as its "
+        "words / 128 of a full one, and a chunk holds chunk_docs full ones (producers/chunking.py)",
+    )
     chunk_max_bytes: int = Field(default=1_000_000, ge=10_000, description="upper bound of one queue message")
     max_text_bytes: int = Field(default=500_000, ge=1, description="documents larger than this are rejected")
 

@@ -41,7 +41,7 @@ def test_poison_notes_are_dead_lettered_alone_and_requeued_once_fixed(
             body = f"{POISON_WORD} {text}" if i in POISON_AT else text
             handle.write(json.dumps({"id": f"n{i}", "body": body}) + "\n")
     poison = {f"ward7:n{i}" for i in POISON_AT}
-    env = {**cluster_env, "packs_dir": str(fragile_packs), "chunk_docs": "50"}
+    env = {**cluster_env, "packs_dir": str(fragile_packs), "chunk_docs": "50", "chunk_max_docs": "50"}
     cluster = make_cluster(env)
     store = cluster.store()
     try:

@@ -156,7 +156,7 @@ def test_a_chunk_the_broker_lost_is_sent_again_from_the_ledger(
     wait_for: Callable[..., None],
 ) -> None:
     documents = 200
-    cluster = make_cluster({**cluster_env, "chunk_docs": "20"})
+    cluster = make_cluster({**cluster_env, "chunk_docs": "20", "chunk_max_docs": "20"})
     store = cluster.store()
     push(tickets(documents), cluster.env)
     # What a worker killed right after BRPOP leaves behind: the message is off the queue and in no

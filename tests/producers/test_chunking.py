@@ -4,8 +4,15 @@ import random
 
 import pytest
 
-from nightclerk.producers.chunking import Chunker, chunk_json_bytes, document_json_bytes
+from nightclerk.producers.chunking import (
+    FULL_WORDS,
+    Chunker,
+    chunk_json_bytes,
+    document_json_bytes,
+    document_work,
+)
 from nightclerk.shared.documents import EhrNote, Literature, RepairTicket
+from nightclerk.shared.settings import Settings
 
 
 def _notes(count: int, seed: int = 0) -> list[EhrNote]:
@@ -69,3 +76,55 @@ def test_a_document_bigger_than_a_chunk_is_refused() -> None:
     with pytest.raises(ValueError, match="JSON bytes"):
         chunker.add(EhrNote(source="t", text="x" * 20_000))
     assert chunker.flush() == []
+
+
+def _tickets(count: int, words: int) -> list[EhrNote | RepairTicket | Literature]:
+    return [
+        RepairTicket(source="t", source_id=f"r{i}", text=" ".join(["pump"] * words)) for i in range(count)
+    ]
+
+
+def _sizes(chunker: Chunker, docs: list[EhrNote | RepairTicket | Literature]) -> list[int]:
+    chunks = [chunk for doc in docs for chunk in chunker.add(doc)] + chunker.flush()
+    assert [d.id for chunk in chunks for d in chunk.documents] == [d.id for d in docs]
+    for chunk in chunks:
+        assert chunk_json_bytes(chunk) <= chunker.max_bytes
+    return [len(chunk.documents) for chunk in chunks]
+
+
+def test_short_documents_share_a_chunk_worth_max_docs_full_ones() -> None:
+    chunker = Chunker(["classify"], max_docs=64, max_bytes=1_000_000, max_short_docs=1024)
+    # 10 words = 10/128 of a full document: 64 full ones' worth is 819.2 of them
+    assert _sizes(chunker, _tickets(2000, 10)) == [820, 820, 360]
+    assert document_work(_tickets(1, 10)[0]) == pytest.approx(10 / FULL_WORDS)
+    assert document_work(_tickets(1, 5000)[0]) == 1.0
+
+
+def test_full_length_documents_keep_max_docs_per_chunk() -> None:
+    chunker = Chunker(["classify"], max_docs=64, max_bytes=10_000_000, max_short_docs=1024)
+    assert _sizes(chunker, _tickets(150, FULL_WORDS)) == [64, 64, 22]
+    assert _sizes(chunker, _tickets(150, 3 * FULL_WORDS)) == [64, 64, 22]
+
+
+def test_growth_stops_at_max_short_docs_and_at_the_byte_bound() -> None:
+    chunker = Chunker(["classify"], max_docs=64, max_bytes=1_000_000, max_short_docs=300)
+    assert _sizes(chunker, _tickets(700, 1)) == [300, 300, 100]
+    small = Chunker(["classify"], max_docs=64, max_bytes=20_000, max_short_docs=1024)
+    sizes = _sizes(small, _tickets(700, 10))
+    assert max(sizes) < 820 and sum(sizes) == 700  # the byte bound cut these
+
+
+def test_chunks_that_summarize_or_set_no_short_limit_keep_max_docs() -> None:
+    summarizing = Chunker(["classify", "summarize"], max_docs=64, max_bytes=1_000_000, max_short_docs=1024)
+    assert not summarizing.grows
+    assert _sizes(summarizing, _tickets(150, 10)) == [64, 64, 22]
+    plain = Chunker(["classify"], max_docs=64, max_bytes=1_000_000)
+    assert not plain.grows
+    assert _sizes(plain, _tickets(150, 10)) == [64, 64, 22]
+
+
+def test_the_settings_make_classify_chunks_of_short_documents_grow() -> None:
+    settings = Settings(chunk_docs=32, chunk_max_docs=500)
+    chunker = Chunker.from_settings(["classify"], settings)
+    assert (chunker.max_docs, chunker.most_docs, chunker.max_bytes) == (32, 500, settings.chunk_max_bytes)
+    assert _sizes(chunker, _tickets(600, 4)) == [500, 100]

@@ -10,7 +10,7 @@ import pytest
 import rich.console
 
 from nightclerk.producers import push as push_module
-from nightclerk.producers.chunking import chunk_json_bytes
+from nightclerk.producers.chunking import chunk_json_bytes, document_work
 from nightclerk.producers.mapping import FieldMapping, load_preset
 from nightclerk.producers.push import PushSummary, push_files
 from nightclerk.shared.errors import BrokerUnavailable, ConfigError, InputError
@@ -43,8 +43,10 @@ def _rejects(tmp_path: Path) -> list[dict[str, Any]]:
 
 def _queued_ids(queued: Queue, settings: Settings) -> list[str]:
     ids = []
-    for chunk in queued():
-        assert len(chunk.documents) <= settings.chunk_docs
+    for chunk in queued():  # counts only in the assertions: a failure must not print note text
+        count, work = len(chunk.documents), sum(document_work(doc) for doc in chunk.documents)
+        assert count <= settings.chunk_max_docs
+        assert count <= settings.chunk_docs or work < settings.chunk_docs + 1  # short notes share a chunk
         assert chunk_json_bytes(chunk) <= settings.chunk_max_bytes
         ids += [doc.id for doc in chunk.documents]
     return ids
@@ -221,7 +223,7 @@ def test_mixed_kinds_go_to_separate_chunks_and_rejects_default_to_the_working_di
         + "{broken\n"
     )
     mapping = FieldMapping(kind_field="k", source="mix", id_field="id", text_field="text")
-    settings = producer_settings.model_copy(update={"chunk_docs": 4})
+    settings = producer_settings.model_copy(update={"chunk_docs": 4, "chunk_max_docs": 4})
     summary = push_files([path], mapping, ["classify"], settings, progress=False)
     assert (summary.accepted, summary.rejected) == (30, 1)
     assert summary.rejects_path is not None and summary.rejects_path.parent == Path(".")
