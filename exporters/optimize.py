@@ -109,10 +109,12 @@ def ffn_projections(path: Path, *, up: bool = True, down: bool = True) -> list[s
     return names
 
 
-def quantize_int8(src: Path, dst: Path, *, exclude: Sequence[str] = ()) -> Path:
+def quantize_int8(src: Path, dst: Path, *, exclude: Sequence[str] = (), reduce_range: bool = False) -> Path:
     """Dynamic int8 quantization, per-channel QInt8 weights; works on a fused model.
 
-    ``exclude`` names nodes to keep in fp32.
+    ``exclude`` names nodes to keep in fp32. ``reduce_range`` quantizes the weights to 7 bits: a CPU without
+    VNNI multiplies u8 activations by s8 weights with ``vpmaddubsw``, whose int16 sums of pairs saturate
+    at full range (255 x 127 x 2 > 32,767) and no longer do at 7 bits (onnxruntime's advice for such CPUs).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -124,6 +126,7 @@ def quantize_int8(src: Path, dst: Path, *, exclude: Sequence[str] = ()) -> Path:
                 per_channel=True,
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=list(exclude),
+                reduce_range=reduce_range,
                 # fused models carry com.microsoft ops whose output types the quantizer cannot infer
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
@@ -137,6 +140,7 @@ def quantize_int8(src: Path, dst: Path, *, exclude: Sequence[str] = ()) -> Path:
         dynamic_quantize_linear=counts["DynamicQuantizeLinear"],
         qattention=counts["QAttention"],
         kept_fp32=len(exclude),
+        weight_bits=7 if reduce_range else 8,
     )
     return dst
 
