@@ -5,6 +5,9 @@ queue, change feed and PostgreSQL schema of the benchmark's own, and :meth:`Nigh
 of a corpus -- under a new source name each time, so every repetition is new work -- from the first
 document pushed to the last result stored. With several workers each gets ``cores / workers`` ONNX Runtime
 threads: more would make them fight over the cores.
+
+Measuring must not take the cores it measures: the end is read off the change feed (:mod:`bench.feed_clock`,
+one blocking read, Redis's own timestamps) and memory is sampled once a second (:mod:`bench.sampler`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import redis
 
 from bench.corpora import Corpus, repeat_mapping
+from bench.feed_clock import FeedClock
 from bench.sampler import PeakSampler
 from bench.stats import Spread
 from nightclerk.cli.csv_head import csv_head
@@ -75,6 +79,7 @@ class Nightclerk:
         self.store = ResultStore(
             self.settings.resolved_database_url, schema=self.overrides.get("database_schema")
         )
+        self.feed = FeedClock(self.settings.redis_url, self.settings.feed_stream)
 
     def reset(self) -> None:
         """An empty queue, ledger and feed, and an empty store."""
@@ -98,6 +103,7 @@ class Nightclerk:
         self.store.drop()
         self.store.close()
         clear_queue_keys(self.settings.redis_url)
+        self.feed.close()
 
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self.workers if w.process is not None and w.process.poll() is None]
@@ -115,41 +121,34 @@ class Nightclerk:
             raise SystemExit(f"{corpus.name}: {summary.rejected} documents rejected; see {self.work}")
         return int(summary.accepted)
 
-    def wait_stored(
-        self, target: int, started: float, *, poll: float, timeout: float = 3600.0
-    ) -> list[tuple[float, int]]:
-        """Poll the store until it holds ``target`` rows; the (seconds since ``started``, rows) seen."""
-        seen: list[tuple[float, int]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            count = self.store.count()
-            seen.append((time.perf_counter() - started, count))
-            if count >= target:
-                return seen
-            if time.monotonic() > deadline:
-                raise SystemExit(f"only {count} of {target} results stored after {timeout:.0f}s")
-            if any(w.process is not None and w.process.poll() is not None for w in self.workers):
-                raise SystemExit(f"a worker exited; see its log under {self.work}")
-            time.sleep(poll)
+    def check_alive(self) -> None:
+        if any(w.process is not None and w.process.poll() is not None for w in self.workers):
+            raise SystemExit(f"a worker exited; see its log under {self.work}")
+
+    def wait_stored(self, target: int, started: float, *, timeout: float = 3600.0) -> list[tuple[float, int]]:
+        """Wait until ``target`` documents announced since :meth:`FeedClock.mark` have their results;
+        (seconds since ``started``, a Redis time, documents stored) at each announcement."""
+        return self.feed.wait(target, started, timeout=timeout, check=self.check_alive)
 
     def warm_up(self, corpus: Corpus) -> None:
         """One chunk through every worker's path before timing: first connections, allocations, imports
         (the bare limit gets its warm-up call too)."""
         head = csv_head(corpus.path, self.work / f"warm-{corpus.name}.csv", 64 * len(self.workers))
-        before = self.store.count()
+        self.feed.mark()
         accepted = self.push(corpus, "warm", path=head)
-        self.wait_stored(before + accepted, time.perf_counter(), poll=0.05)
+        self.wait_stored(accepted, self.feed.redis_now())
 
     def run(self, corpus: Corpus, tag: str) -> Timed:
         """Push ``corpus`` once under ``tag``; time it until every result is stored."""
-        before = self.store.count()
+        self.feed.mark()
         with PeakSampler(self.worker_pids, self.settings.redis_url) as sampler:
-            started = time.perf_counter()
+            started = self.feed.redis_now()
+            clock = time.perf_counter()
             accepted = self.push(corpus, tag)
-            pushed = time.perf_counter() - started
-            progress = self.wait_stored(before + accepted, started, poll=0.05)
-            elapsed = time.perf_counter() - started
-        return Timed(accepted, elapsed, pushed, sampler.peak_pss_mib, sampler.peak_redis_mib, progress)
+            pushed = time.perf_counter() - clock
+            progress = self.wait_stored(accepted, started)
+        seconds = progress[-1][0]
+        return Timed(accepted, seconds, pushed, sampler.peak_pss_mib, sampler.peak_redis_mib, progress)
 
 
 @dataclass

@@ -85,14 +85,13 @@ def run_limit(
     *,
     reps: int,
     token_lengths: tuple[int, ...],
-    docs: int,
     say: Callable[[str], None],
 ) -> list[LimitRow]:
     """Each configuration once per repetition, repetitions outermost, so all see the same machine state."""
     rows: list[LimitRow] = []
     plan: list[tuple[LimitRow, list[str], Callable[[list[str]], object]]] = []
     for corpus in corpora:
-        texts = corpus.texts[:docs]
+        texts = corpus.texts
         for precision, recipe in _variants(settings, placement, corpus.pack):
             for tokens in token_lengths:
                 bindings = ["numpy", "io-binding"] if placement.device == "cuda" else ["numpy"]

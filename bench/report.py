@@ -225,7 +225,8 @@ def render(results: dict[str, Any]) -> str:
         f"# nightclerk benchmark ({results['device']})",
         "",
         f"Measured {results['when']} on {one_line(results['machine'])}.",
-        f"`{results['command']}`: {results['docs']} documents per corpus, {results['reps']} repetitions; "
+        f"`{results['command']}`: {results['docs']} documents per corpus (each corpus's own count below), "
+        f"{results['reps']} repetitions; "
         "figures are medians (min–max). Store: "
         f"{results.get('store', '—')}. {results.get('total_seconds', 0) / 60:.0f} minutes in all.",
         "",

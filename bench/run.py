@@ -33,7 +33,7 @@ import onnxruntime as ort
 import sqlalchemy as sa
 
 from bench import machine, report
-from bench.corpora import Corpus, load_corpora, load_corpus, sources
+from bench.corpora import TICKET_SCALE, Corpus, load_corpora, load_corpus, sources
 from bench.endtoend import run_end_to_end
 from bench.generation import run_generation
 from bench.growth import run_growth
@@ -91,7 +91,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--docs", type=int, default=1000, help="documents per corpus")
+    parser.add_argument(
+        "--docs", type=int, default=1000, help=f"documents per corpus (work orders: {TICKET_SCALE}x as many)"
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each measurement")
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--corpora", default="notes,abstracts,tickets")
@@ -151,7 +153,6 @@ def main(argv: list[str] | None = None) -> None:
                 placement,
                 reps=args.reps,
                 token_lengths=(128, 256),
-                docs=args.docs,
                 say=say,
             )
             results["limit"] = [row.as_dict() for row in rows]

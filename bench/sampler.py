@@ -14,6 +14,9 @@ import psutil
 import redis
 
 MIB = 2**20
+# once a second: reading a process's smaps takes kernel time on the very cores being measured, and a loaded
+# model's memory does not change faster than that
+SAMPLE_S = 1.0
 
 
 def tree_pss(root_pids: list[int]) -> int:
@@ -45,7 +48,7 @@ class PeakSampler:
     """
 
     def __init__(
-        self, pids: Callable[[], list[int]], redis_url: str | None = None, *, interval: float = 0.25
+        self, pids: Callable[[], list[int]], redis_url: str | None = None, *, interval: float = SAMPLE_S
     ) -> None:
         self.pids = pids
         self.redis = redis.Redis.from_url(redis_url) if redis_url else None

@@ -55,13 +55,13 @@ def connect(
             "a sentinel:// Redis URL needs NIGHTCLERK_REDIS_SENTINEL_MASTER (the master's name)"
         )
     nodes, password, db = _sentinel_parts(url)
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
         nodes,
         socket_connect_timeout=connect_timeout,
         socket_timeout=socket_timeout,
         sentinel_kwargs={"socket_connect_timeout": connect_timeout, "socket_timeout": connect_timeout},
     )
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
         sentinel_master,
         db=db,
         password=password,
