@@ -1,6 +1,6 @@
 """``make bench``: nightclerk against the limit and against what users would build instead, in one run.
 
-    .venv/bin/python -m bench.run [--docs 1000] [--reps 3] [--sections limit,e2e,naive,ray,generation,growth]
+    .venv/bin/python -m bench.run [--docs 300] [--reps 3] [--sections limit,e2e,naive,ray,generation,growth]
                                   [--growth 1000,10000,100000] [--device auto|cpu|cuda] [--quick]
 
 On the same machine, the same documents (the first ``--docs`` usable MTSamples notes, PubMed abstracts and
@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--docs", type=int, default=1000, help=f"documents per corpus (work orders: {TICKET_SCALE}x as many)"
+        "--docs", type=int, default=300, help=f"documents per corpus (work orders: {TICKET_SCALE}x as many)"
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each measurement")
     parser.add_argument("--sections", default=",".join(SECTIONS))
