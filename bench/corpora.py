@@ -16,6 +16,9 @@ from nightclerk.exporters.datasets import mtsamples_path, nestor_path
 from nightclerk.producers.mapping import FieldMapping, load_preset
 
 TICKET_SCALE = 5
+# A repetition of (2) pushes the work-order slice this many times: 1,500 work orders are two chunks (1,024 and
+# 476), too few for two workers to share evenly; 16 passes are 32 chunks, about 30 s of work.
+TICKET_E2E_PASSES = 16
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Corpus:
     preset: str  # the push mapping preset
     path: Path  # the slice push reads
     texts: list[str]
+    e2e_passes: int = 1  # how many times (2) pushes the slice per repetition, each under its own source name
 
     @property
     def mapping(self) -> FieldMapping:
@@ -42,6 +46,7 @@ class Source:
     # documents taken per ``--docs``: 300 work orders classify in half a second, too short a run to tell a
     # pipeline's throughput from its start-up
     scale: int = 1
+    e2e_passes: int = 1
 
 
 def sources(data_dir: Path) -> list[tuple[Source, Path | None]]:
@@ -52,7 +57,15 @@ def sources(data_dir: Path) -> list[tuple[Source, Path | None]]:
             _existing(data_dir / "pubmed" / "pubtype.csv"),
         ),
         (
-            Source("tickets", "nestor work orders", "ticket-system", "nestor", None, scale=TICKET_SCALE),
+            Source(
+                "tickets",
+                "nestor work orders",
+                "ticket-system",
+                "nestor",
+                None,
+                scale=TICKET_SCALE,
+                e2e_passes=TICKET_E2E_PASSES,
+            ),
             _existing(nestor_path(data_dir / "nestor")),
         ),
     ]
@@ -86,7 +99,7 @@ def load_corpus(source: Source, path: Path, docs: int, work: Path) -> Corpus:
         writer.writeheader()
         writer.writerows(rows)
     texts = [row[mapping.text_field] for row in rows]
-    return Corpus(source.name, source.title, source.pack, source.preset, target, texts)
+    return Corpus(source.name, source.title, source.pack, source.preset, target, texts, source.e2e_passes)
 
 
 def load_corpora(data_dir: Path, docs: int, work: Path, names: list[str]) -> tuple[list[Corpus], list[str]]:

@@ -139,12 +139,13 @@ class Nightclerk:
         self.wait_stored(accepted, self.feed.redis_now())
 
     def run(self, corpus: Corpus, tag: str) -> Timed:
-        """Push ``corpus`` once under ``tag``; time it until every result is stored."""
+        """Push ``corpus`` (``e2e_passes`` times, each under its own name); time it until every result is
+        stored."""
         self.feed.mark()
         with PeakSampler(self.worker_pids, self.settings.redis_url) as sampler:
             started = self.feed.redis_now()
             clock = time.perf_counter()
-            accepted = self.push(corpus, tag)
+            accepted = sum(self.push(corpus, f"{tag}p{i}") for i in range(corpus.e2e_passes))
             pushed = time.perf_counter() - clock
             progress = self.wait_stored(accepted, started)
         seconds = progress[-1][0]
@@ -195,7 +196,7 @@ def run_end_to_end(
     rows: list[EndToEndRow] = []
     for count in worker_counts:
         threads = max(1, cores // count)
-        batch = [EndToEndRow(c.name, c.pack, count, threads, len(c.texts)) for c in corpora]
+        batch = [EndToEndRow(c.name, c.pack, count, threads, len(c.texts) * c.e2e_passes) for c in corpora]
         rows += batch
         cluster = Nightclerk(
             settings,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import numpy as np
+
 from nightclerk.shared.change_feed import Announcement, ChangeFeed
 from nightclerk.shared.documents import EhrNote, Literature, RepairTicket
 from nightclerk.shared.errors import NightclerkError, StoreError, StoreUnavailable
@@ -233,17 +235,25 @@ class ChunkProcessor:
     ) -> list[ResultRow]:
         classified = runtime.classify([d.text for d in documents])
         k = min(self.top_k, len(runtime.labels))
+        # The top k of every document at once, as Python numbers: per document, numpy's calls on rows of a
+        # dozen labels cost more than the rows themselves (1,024 work orders: ~30 ms a chunk).
+        top = np.argsort(classified.probabilities, axis=1, kind="stable")[:, ::-1][:, :k]
+        scores = np.take_along_axis(classified.probabilities, top, axis=1).astype(np.float64).tolist()
+        top_ids = top.tolist()
+        tokenize_ms = classified.tokenize_ms.tolist()
+        infer_ms = classified.infer_ms.tolist()
+        queue = round(queue_ms, 2)
+        labels = runtime.labels
         rows = []
         for i, document in enumerate(documents):
-            probs = classified.probabilities[i]
-            top = probs.argsort()[::-1][:k]
             timings = Timings(
-                queue_ms=round(queue_ms, 2),
-                tokenize_ms=round(float(classified.tokenize_ms[i]), 3),
-                infer_ms=round(float(classified.infer_ms[i]), 3),
+                queue_ms=queue, tokenize_ms=round(tokenize_ms[i], 3), infer_ms=round(infer_ms[i], 3)
             )
-            labels = [LabelScore(label=runtime.labels[j], score=round(float(probs[j]), 6)) for j in top]
-            rows.append(self._row(runtime, document, chunk_id, timings, labels=labels))
+            scored = [
+                LabelScore(label=labels[j], score=round(score, 6))
+                for j, score in zip(top_ids[i], scores[i], strict=True)
+            ]
+            rows.append(self._row(runtime, document, chunk_id, timings, labels=scored))
         return rows
 
     def _summarize(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -20,10 +21,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from nightclerk.shared.errors import ConfigError, StoreError, StoreUnavailable
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
 from nightclerk.shared.settings import Settings
+from nightclerk.shared.store.pg_copy import copy_insert
 from nightclerk.shared.store.schema import results_table
 from nightclerk.shared.store.statistics import TableStatistics
 
 _IN_CLAUSE_BATCH = 500
+_KEY = ("document_id", "task", "pack_version")
 
 
 def _normalise_url(url: str) -> str:
@@ -78,26 +81,32 @@ class ResultStore:
         """Store rows; return how many were new (the others were already stored)."""
         if not rows:
             return 0
-        insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(self.table)
-        statement = insert.on_conflict_do_nothing(
-            index_elements=["document_id", "task", "pack_version"]
-        ).returning(self.table.c.document_id)
+        params = [_to_params(row) for row in rows]
         with self._begin() as conn:
-            stored = len(conn.execute(statement, [_to_params(row) for row in rows]).all())
+            if self.url.get_driver_name() == "psycopg":  # PostgreSQL by COPY: see pg_copy.py for why
+                stored = copy_insert(conn, self.table, params, _KEY)
+            else:
+                insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(self.table)
+                statement = insert.on_conflict_do_nothing(index_elements=list(_KEY))
+                returning = statement.returning(self.table.c.document_id)
+                stored = len(conn.execute(returning, params).all())
         self.statistics.wrote(stored)
         return stored
 
     def existing(self, document_ids: Iterable[str], task: str, pack_version: str) -> set[str]:
         """Which of these documents already have a result for this task and pack version."""
         ids = list(document_ids)
-        found: set[str] = set()
         c = self.table.c
+        if self.dialect == "postgresql":  # one array parameter: a 1,024-id IN list cost 20 ms to build
+            wanted = sa.any_(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.String)))
+            parts = [c.document_id == wanted]
+        else:
+            parts = [c.document_id.in_(ids[start : start + _IN_CLAUSE_BATCH])
+                     for start in range(0, len(ids), _IN_CLAUSE_BATCH)]  # fmt: skip
+        found: set[str] = set()
         with self._begin() as conn:
-            for start in range(0, len(ids), _IN_CLAUSE_BATCH):
-                part = ids[start : start + _IN_CLAUSE_BATCH]
-                query = sa.select(c.document_id).where(
-                    c.document_id.in_(part), c.task == task, c.pack_version == pack_version
-                )
+            for part in parts:
+                query = sa.select(c.document_id).where(part, c.task == task, c.pack_version == pack_version)
                 found.update(conn.execute(query).scalars())
         return found
 
@@ -168,32 +177,20 @@ class ResultStore:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except OperationalError as exc:
-            name = type(exc.orig).__name__
+        except (OperationalError, psycopg.OperationalError) as exc:  # psycopg's own: from the COPY path
+            name = type(getattr(exc, "orig", exc)).__name__
             raise StoreUnavailable(f"result store {self.describe()} unreachable: {name}") from None
-        except DBAPIError as exc:
-            name = type(exc.orig).__name__
+        except (DBAPIError, psycopg.Error) as exc:
+            name = type(getattr(exc, "orig", exc)).__name__
             raise StoreError(f"result store {self.describe()} refused the statement: {name}") from None
 
 
 def _to_params(row: ResultRow) -> dict[str, Any]:
-    return {
-        "document_id": row.document_id,
-        "task": row.task,
-        "pack_version": row.pack_version,
-        "pack_name": row.pack_name,
-        "kind": row.kind,
-        "precision": row.precision,
-        "top_label": row.top_label,
-        "top_score": row.top_score,
-        "labels": [label.model_dump() for label in row.labels],
-        # PostgreSQL text cannot hold NUL; a summary quoting a note with one would fail its whole chunk
-        "summary": row.summary.replace("\x00", "") if row.summary is not None else None,
-        "timings": row.timings.model_dump(),
-        "worker_id": row.worker_id,
-        "chunk_id": row.chunk_id,
-        "created_at": row.created_at,
-    }
+    params = row.model_dump()  # one call: labels and timings come out as plain lists and dicts
+    params["top_label"], params["top_score"] = row.top_label, row.top_score
+    if row.summary is not None:  # PostgreSQL text cannot hold NUL; a summary quoting one would fail its chunk
+        params["summary"] = row.summary.replace("\x00", "")
+    return params
 
 
 def _from_record(record: Any) -> ResultRow:

@@ -87,9 +87,9 @@ RESULTS: dict[str, Any] = {
 def test_render_marks_targets_met_and_missed() -> None:
     text = render(RESULTS)
     lines = text.splitlines()
-    row = next(line for line in lines if line.startswith("| notes | 1 × 2 |"))
+    row = next(line for line in lines if line.startswith("| notes | 100 | 1 × 2 |"))
     assert "67.0 (66.0–68.0)" in row and "0.93×" in row and "✓" in row  # 67 / 72
-    row = next(line for line in lines if line.startswith("| notes | 2 × 1 |"))
+    row = next(line for line in lines if line.startswith("| notes | 100 | 2 × 1 |"))
     assert "0.85× ✗ (target 0.9×)" in row  # 61 / 72
     naive = next(line for line in lines if line.startswith("| notes | 11.0"))
     assert "**3.19×** ✓" in naive  # best nightclerk 67 / faster naive 21

@@ -7,7 +7,13 @@ import uuid
 import pytest
 import redis
 
-from nightclerk.shared.change_feed import Announcement, ChangeFeed, FeedConsumer, FeedEntry
+from nightclerk.shared.change_feed import (
+    ANNOUNCE_BATCH,
+    Announcement,
+    ChangeFeed,
+    FeedConsumer,
+    FeedEntry,
+)
 from nightclerk.shared.errors import FeedUnavailable
 
 
@@ -36,6 +42,16 @@ def test_a_group_reads_every_announcement_in_order_with_its_fields(feed: ChangeF
     assert [e.announcement for e in entries] == announcements(5)
     assert consumer.ack(entries) == 5
     assert consumer.read(count=10) == []
+
+
+def test_a_chunk_larger_than_one_script_call_is_announced_whole_and_in_order(feed: ChangeFeed) -> None:
+    many = announcements(ANNOUNCE_BATCH * 2 + 17)
+    stream_ids = feed.announce(many)
+    in_order = sorted(stream_ids, key=lambda entry_id: tuple(int(part) for part in entry_id.split("-")))
+    assert len(stream_ids) == len(many) and stream_ids == in_order
+    read = FeedConsumer(feed, "sink", "c1").read(count=len(many) + 1)
+    assert [e.entry_id for e in read] == stream_ids and [e.announcement for e in read] == many
+    assert feed.announce([]) == []
 
 
 def test_a_consumer_that_restarts_reads_what_it_never_acknowledged_first(feed: ChangeFeed) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nightclerk.shared.errors import ConfigError, StoreUnavailable
+from nightclerk.shared.errors import ConfigError, StoreError, StoreUnavailable
 from nightclerk.shared.results import LabelScore, ResultRow, Timings
 from nightclerk.shared.store import ResultStore
 
@@ -78,3 +78,19 @@ def test_the_longest_document_id_and_label_fit(store: ResultStore) -> None:
     assert store.upsert([wide]) == 1
     (back,) = store.rows()
     assert back.document_id == longest and back.top_label == "L" * 300
+
+
+def test_a_document_twice_in_one_write_is_stored_once(store: ResultStore) -> None:
+    assert store.upsert([row("a"), row("b"), row("a")]) == 2
+    assert store.upsert([row("a"), row("c")]) == 1  # the next write on the same connection sees the first
+    assert store.count() == 3
+
+
+def test_postgres_refuses_a_score_that_is_not_a_number_and_stores_nothing_of_that_write(
+    pg_result_store: ResultStore,
+) -> None:
+    bad = row("nan").model_copy(update={"labels": [LabelScore(label="x", score=float("nan"))]})
+    with pytest.raises(StoreError, match="refused the statement"):
+        pg_result_store.upsert([row("ok"), bad])
+    assert pg_result_store.count() == 0
+    assert pg_result_store.upsert([row("ok")]) == 1  # the connection is usable after the refusal
