@@ -81,7 +81,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/typecheck.py
 
-# one run, every section (46 minutes on 2 cores at the default --docs 300, packs built); ARGS='--quick': a smoke run
+# one run, every section (30–46 minutes on 2 cores at the default --docs 300, packs built); ARGS='--quick': a smoke run
 bench: packs $(BENCH_STAMP) $(SMOLLM2_WHEEL)
 	$(BIN)/python -m bench.run $(ARGS)
 

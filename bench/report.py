@@ -139,8 +139,9 @@ def _ray(results: dict[str, Any]) -> list[str]:
         "",
         "Each actor runs the worker's own runtime on batches of the worker's batch size; the job reads the "
         'documents from memory and writes Parquet. "Per job" includes starting the actor pool, as every '
-        'Ray Data job does; "steady" takes off the time of a one-batch job run just before (the actors\' '
-        "start and the job's fixed cost). nightclerk is compared with the steady figure, at the same "
+        'Ray Data job does; "steady" is the documents over the span from the first batch\'s start to the '
+        "last batch's end, as the actors clock them (no pool start, no job planning: nightclerk's workers "
+        "are started before its clock too). nightclerk is compared with the steady figure, at the same "
         "process count. Memory: Ray's processes (GCS, raylet, actors, object store) without and with the "
         "driver, against nightclerk's workers plus Redis's growth.",
         "",
