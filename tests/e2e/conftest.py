@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -34,6 +34,8 @@ from nightclerk.cli.worker_process import WorkerProcess, nightclerk_env
 from nightclerk.shared import broker
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.store import DeadLetterStore, ResultStore
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 NESTOR = REPO / "var" / "data" / "nestor" / "excavators-cleaned.csv"
@@ -47,11 +49,12 @@ FAST_RECOVERY = {
 }
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.3) -> None:
+def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float = 0.3) -> T:
+    """The condition's first truthy value (asking again could see the state move on)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():
-            return
+        if value := condition():
+            return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
@@ -129,7 +132,7 @@ def accepted_ids() -> Callable[..., set[str]]:
 
 
 @pytest.fixture(name="wait_for")
-def wait_for_condition() -> Callable[..., None]:
+def wait_for_condition() -> Callable[..., Any]:
     return wait_for
 
 

@@ -61,14 +61,7 @@ def test_sigkill_five_times_mid_run_loses_and_duplicates_nothing(
             time.sleep(rng.uniform(0.1, 1.0))
             mid_chunk = rng.random() < 0.6  # else whichever worker: idle, fetching, or mid-chunk
             candidates = cluster.holding_a_chunk if mid_chunk else cluster.ready
-            seen: list[str] = []  # the list the wait saw: asking again can find the chunk already done
-
-            def found(candidates: Callable[[], list[str]] = candidates, seen: list[str] = seen) -> bool:
-                seen[:] = candidates()
-                return bool(seen)
-
-            wait_for(found, 60, "a victim")
-            victim = rng.choice(seen)
+            victim = rng.choice(wait_for(candidates, 60, "a victim"))
             kills.append({"worker": victim, "mid_chunk": mid_chunk, "waiting": broker.queue_depth(settings)})
             cluster.kill(victim)
             cluster.start(victim, wait=False)  # restarted at once, as a supervisor would
