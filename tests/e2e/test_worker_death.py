@@ -1,7 +1,9 @@
 """Workers die mid-run -- SIGKILL at random moments, restarted each time -- and SIGTERM mid-chunk.
 
 5,000 work orders are pushed for classify and summarize, two worker processes consume them, and one of them
-is killed with SIGKILL five times while chunks are in flight, each time restarted. When the queue has
+is killed with SIGKILL five times while chunks are in flight, each time restarted -- the kills spread over
+the first 60% of the results, at random moments within each share, so a fast machine cannot finish the run
+before they land. When the queue has
 drained, every accepted document has exactly one row per task: none lost, none twice, no dead letters.
 A warm shutdown (SIGTERM) finishes the chunk in hand and hands back what it had not started, so nothing is
 inferred twice.
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 DOCUMENTS = 5_000
 KILLS = 5
+KILL_SPAN = 0.6  # the share of the results by which the last kill has happened
 TASKS = ("classify", "summarize")
 
 
@@ -56,9 +59,16 @@ def test_sigkill_five_times_mid_run_loses_and_duplicates_nothing(
     for name in ("a", "b"):
         cluster.start(name)
     kills: list[dict[str, Any]] = []
+    total = len(TASKS) * DOCUMENTS
     try:
         while len(kills) < KILLS:
-            time.sleep(rng.uniform(0.1, 1.0))
+            # Each kill waits for its share of the results, not for a time: on a fast machine a run of
+            # timed kills ends before the last one lands; the marks spread them over the first 60% of it.
+            mark = round(total * KILL_SPAN * (len(kills) + 1) / KILLS)
+            wait_for(
+                lambda mark=mark: store.count() >= mark, 240, f"{mark} results before kill {len(kills) + 1}"
+            )
+            time.sleep(rng.uniform(0.0, 0.3))
             mid_chunk = rng.random() < 0.6  # else whichever worker: idle, fetching, or mid-chunk
             candidates = cluster.holding_a_chunk if mid_chunk else cluster.ready
             victim = rng.choice(wait_for(candidates, 60, "a victim"))
