@@ -19,6 +19,9 @@ TICKET_SCALE = 5
 # A repetition of (2) pushes the work-order slice this many times: 1,500 work orders are two chunks (1,024 and
 # 476), too few for two workers to share evenly; 16 passes are 32 chunks, about 30 s of work.
 TICKET_E2E_PASSES = 16
+# 300 notes are 5 chunks: two workers share them 3 : 2 and the last one runs alone on its core, a tail the
+# bare limit never has and a job of millions of notes barely has. 4 passes are 20 chunks (about 20 s).
+LONG_E2E_PASSES = 4
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,21 @@ class Source:
 
 def sources(data_dir: Path) -> list[tuple[Source, Path | None]]:
     return [
-        (Source("notes", "MTSamples notes", "ehr-specialty", "mtsamples", "note_id"), mtsamples_path()),
         (
-            Source("abstracts", "PubMed abstracts", "lit-pubtype", "pubmed", "pmid"),
+            Source(
+                "notes",
+                "MTSamples notes",
+                "ehr-specialty",
+                "mtsamples",
+                "note_id",
+                e2e_passes=LONG_E2E_PASSES,
+            ),
+            mtsamples_path(),
+        ),
+        (
+            Source(
+                "abstracts", "PubMed abstracts", "lit-pubtype", "pubmed", "pmid", e2e_passes=LONG_E2E_PASSES
+            ),
             _existing(data_dir / "pubmed" / "pubtype.csv"),
         ),
         (

@@ -1,10 +1,14 @@
 """(2) nightclerk end to end: push -> Redis -> ``nightclerk worker`` processes -> the result store.
 
-:class:`Nightclerk` starts the workers once (packs loaded and verified before any clock starts) against a
-queue, change feed and PostgreSQL schema of the benchmark's own, and :meth:`Nightclerk.run` times one push
-of a corpus -- under a new source name each time, so every repetition is new work -- from the first
-document pushed to the last result stored. With several workers each gets ``cores / workers`` ONNX Runtime
-threads: more would make them fight over the cores.
+:class:`Nightclerk` starts the workers (packs loaded and verified before any clock starts) against a queue,
+change feed and PostgreSQL schema of the benchmark's own, and :meth:`Nightclerk.run` times one push of a
+corpus -- under a new source name each time, so every repetition is new work -- from the first document
+pushed to the last result stored. With several workers each gets ``cores / workers`` ONNX Runtime threads:
+more would make them fight over the cores.
+
+:func:`run_end_to_end` starts one set of workers per corpus, serving that corpus's pack alone (``serving``):
+as a queue per document kind would run them, and as Ray's actors hold the one pack their job needs. A worker
+that serves every kind holds every pack, which its memory shows, not its speed.
 
 Measuring must not take the cores it measures: the end is read off the change feed (:mod:`bench.feed_clock`,
 one blocking read, Redis's own timestamps) and memory is sampled once a second (:mod:`bench.sampler`).
@@ -12,6 +16,7 @@ one blocking read, Redis's own timestamps) and memory is sampled once a second (
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,12 +60,30 @@ def clear_queue_keys(redis_url: str, queue: str = QUEUE) -> None:
         client.delete(*keys)
 
 
+def serving(settings: Settings, pack: str) -> dict[str, str]:
+    """The worker settings that load ``pack`` alone: the classify task for its kinds, no summarizer."""
+    kinds = {kind: name for kind, name in settings.classify_packs.items() if name == pack}
+    if not kinds:
+        raise SystemExit(f"no document kind is classified with the pack {pack!r}")
+    return {"classify_packs": json.dumps(kinds), "summarize_packs": "{}"}
+
+
 class Nightclerk:
     """``workers`` worker processes over one fresh store; a context manager that stops them and cleans up."""
 
     def __init__(
-        self, settings: Settings, work: Path, *, workers: int, threads: int, database_url: str, schema: str
+        self,
+        settings: Settings,
+        work: Path,
+        *,
+        workers: int,
+        threads: int,
+        database_url: str,
+        schema: str,
+        serves: str | None = None,
     ) -> None:
+        """``serves``: a classification pack name -- the workers load that pack alone; None: every
+        configured pack."""
         self.overrides = {
             "queue": QUEUE,
             "feed_stream": f"{QUEUE}:results",
@@ -69,6 +92,8 @@ class Nightclerk:
             "packs_dir": str(settings.packs_dir.resolve()),
             "intra_op_threads": str(threads),
         }
+        if serves is not None:
+            self.overrides |= serving(settings, serves)
         if database_url.startswith("postgresql"):
             self.overrides["database_schema"] = schema
         self.settings = settings.with_overrides(**self.overrides)
@@ -191,27 +216,27 @@ def run_end_to_end(
     bare: Callable[[Corpus], float],
     say: Callable[[str], None],
 ) -> list[EndToEndRow]:
-    """For each worker count, start the workers once; then per repetition, per corpus: the bare limit on
-    the same texts, then nightclerk end to end, side by side."""
+    """For each worker count and corpus, start workers serving the corpus's pack; then per repetition: the
+    bare limit on the same texts, then nightclerk end to end, side by side."""
     rows: list[EndToEndRow] = []
     for count in worker_counts:
         threads = max(1, cores // count)
-        batch = [EndToEndRow(c.name, c.pack, count, threads, len(c.texts) * c.e2e_passes) for c in corpora]
-        rows += batch
-        cluster = Nightclerk(
-            settings,
-            work / f"e2e-{count}w",
-            workers=count,
-            threads=threads,
-            database_url=database_url,
-            schema=schema,
-        )
-        cluster.reset()
-        with cluster:
-            for corpus in corpora:
+        for corpus in corpora:
+            row = EndToEndRow(corpus.name, corpus.pack, count, threads, len(corpus.texts) * corpus.e2e_passes)
+            rows.append(row)
+            cluster = Nightclerk(
+                settings,
+                work / f"e2e-{count}w-{corpus.name}",
+                workers=count,
+                threads=threads,
+                database_url=database_url,
+                schema=schema,
+                serves=corpus.pack,
+            )
+            cluster.reset()
+            with cluster:
                 cluster.warm_up(corpus)
-            for rep in range(reps):
-                for corpus, row in zip(corpora, batch, strict=True):
+                for rep in range(reps):
                     row.bare.add(bare(corpus))
                     timed = cluster.run(corpus, f"e2e{count}w{rep}")
                     row.docs_per_s.add(timed.docs_per_s)

@@ -71,10 +71,11 @@ def _e2e(results: dict[str, Any]) -> list[str]:
         "`push` → Redis → `nightclerk worker` processes → PostgreSQL, from the first document pushed to the "
         "last result stored; the workers are started and their packs verified before the clock starts. "
         '"Bare" is (1) with the variant the worker picks, at the pack\'s 128 tokens, measured on the same '
-        "documents right before each repetition. A repetition pushes a corpus once, the work orders "
-        "several times, each under its own source name (documents: what one repetition pushes): one slice "
-        "of them is only two chunks, too few for two workers to share. Memory: the workers' peak PSS and "
-        "the growth of Redis's `used_memory`.",
+        "documents right before each repetition. A repetition pushes each corpus's slice several times, "
+        "each under its own source name (documents: what one repetition pushes): one slice of work orders "
+        "is two chunks and one of notes five, too few for two workers to share without one idling at the "
+        "end. The workers serve the corpus's pack alone, as a queue per document kind would run them. "
+        "Memory: the workers' peak PSS and the growth of Redis's `used_memory`.",
         "",
         "| corpus | documents | workers × threads | bare docs/s | nightclerk docs/s | ratio (target ≥ 0.90) "
         "| workers' peak PSS MiB | Redis growth MiB |",

@@ -24,7 +24,10 @@ def test_tree_pss_counts_children() -> None:
                 break
             subprocess.run(["sleep", "0.05"], check=True)
         assert grown - alone > 60 * MIB
-        assert tree_pss([child.pid, child.pid]) == tree_pss([child.pid])  # counted once
+        # counted once: not equal, since a process's PSS moves as other processes map and unmap the pages it
+        # shares with them (CI failed on 70.0 vs 68.4 MiB); twice would be 2x
+        once, listed_twice = tree_pss([child.pid]), tree_pss([child.pid, child.pid])
+        assert 0.8 * once < listed_twice < 1.25 * once
     finally:
         child.communicate(b"")
     assert tree_pss([child.pid]) == 0  # gone: skipped, not an error
