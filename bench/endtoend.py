@@ -60,12 +60,12 @@ def clear_queue_keys(redis_url: str, queue: str = QUEUE) -> None:
         client.delete(*keys)
 
 
-def serving(settings: Settings, pack: str) -> dict[str, str]:
+def serving(settings: Settings, pack: str) -> dict[str, dict[str, str]]:
     """The worker settings that load ``pack`` alone: the classify task for its kinds, no summarizer."""
     kinds = {kind: name for kind, name in settings.classify_packs.items() if name == pack}
     if not kinds:
         raise SystemExit(f"no document kind is classified with the pack {pack!r}")
-    return {"classify_packs": json.dumps(kinds), "summarize_packs": "{}"}
+    return {"classify_packs": kinds, "summarize_packs": {}}
 
 
 class Nightclerk:
@@ -92,11 +92,11 @@ class Nightclerk:
             "packs_dir": str(settings.packs_dir.resolve()),
             "intra_op_threads": str(threads),
         }
-        if serves is not None:
-            self.overrides |= serving(settings, serves)
+        narrowed = serving(settings, serves) if serves is not None else {}
+        self.overrides |= {key: json.dumps(value) for key, value in narrowed.items()}  # as the env holds them
         if database_url.startswith("postgresql"):
             self.overrides["database_schema"] = schema
-        self.settings = settings.with_overrides(**self.overrides)
+        self.settings = settings.with_overrides(**(self.overrides | narrowed))
         self.work = work
         self.workers = [
             WorkerProcess(self.overrides, work / f"worker-{i}.log", ready_timeout=300) for i in range(workers)

@@ -13,8 +13,7 @@ from nightclerk.shared.settings import Settings
 def test_serving_names_the_kinds_of_that_pack_and_no_summarizer() -> None:
     settings = Settings(classify_packs={"repair_ticket": "ticket-system", "ehr_note": "ehr-specialty"})
     overrides = serving(settings, "ticket-system")
-    assert json.loads(overrides["classify_packs"]) == {"repair_ticket": "ticket-system"}
-    assert json.loads(overrides["summarize_packs"]) == {}
+    assert overrides == {"classify_packs": {"repair_ticket": "ticket-system"}, "summarize_packs": {}}
 
 
 def test_serving_a_pack_no_kind_uses_stops_the_benchmark() -> None:
@@ -31,7 +30,7 @@ def test_a_worker_with_those_settings_loads_that_pack_alone(
         "packs_dir": str(tiny_packs),
         "data_dir": str(tmp_path),
         "log_json": "true",
-        **serving(Settings(), "ticket-system"),
+        **{key: json.dumps(value) for key, value in serving(Settings(), "ticket-system").items()},
     }
     worker = WorkerProcess(overrides, tmp_path / "worker.log", ready_timeout=120).start()
     try:
