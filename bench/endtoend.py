@@ -16,7 +16,6 @@ one blocking read, Redis's own timestamps) and memory is sampled once a second (
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,26 +83,24 @@ class Nightclerk:
     ) -> None:
         """``serves``: a classification pack name -- the workers load that pack alone; None: every
         configured pack."""
-        self.overrides = {
+        self.overrides: dict[str, object] = {
             "queue": QUEUE,
             "feed_stream": f"{QUEUE}:results",
             "database_url": database_url,
             "log_json": "true",
             "packs_dir": str(settings.packs_dir.resolve()),
             "intra_op_threads": str(threads),
+            **(serving(settings, serves) if serves is not None else {}),
         }
-        narrowed = serving(settings, serves) if serves is not None else {}
-        self.overrides |= {key: json.dumps(value) for key, value in narrowed.items()}  # as the env holds them
-        if database_url.startswith("postgresql"):
-            self.overrides["database_schema"] = schema
-        self.settings = settings.with_overrides(**(self.overrides | narrowed))
+        self.schema = schema if database_url.startswith("postgresql") else None
+        if self.schema is not None:
+            self.overrides["database_schema"] = self.schema
+        self.settings = settings.with_overrides(**self.overrides)
         self.work = work
         self.workers = [
             WorkerProcess(self.overrides, work / f"worker-{i}.log", ready_timeout=300) for i in range(workers)
         ]
-        self.store = ResultStore(
-            self.settings.resolved_database_url, schema=self.overrides.get("database_schema")
-        )
+        self.store = ResultStore(self.settings.resolved_database_url, schema=self.schema)
         self.feed = FeedClock(self.settings.redis_url, self.settings.feed_stream)
 
     def reset(self) -> None:

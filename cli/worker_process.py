@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -15,17 +17,25 @@ from nightclerk.shared.errors import NightclerkError
 READY_MARK = " ready."  # Celery's "<hostname> ready." once the worker consumes
 
 
-def nightclerk_env(settings: dict[str, str]) -> dict[str, str]:
-    """This process's environment with its ``NIGHTCLERK_*`` variables replaced by ``settings``."""
+def nightclerk_env(settings: Mapping[str, object]) -> dict[str, str]:
+    """This process's environment with its ``NIGHTCLERK_*`` variables replaced by ``settings``: strings as
+    they are, anything else (a dict of packs, a list) as JSON, the way pydantic-settings reads it back."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTCLERK_")}
-    env.update({f"NIGHTCLERK_{key.upper()}": value for key, value in settings.items()})
+    env.update(
+        {
+            f"NIGHTCLERK_{key.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for key, value in settings.items()
+        }
+    )
     return env
 
 
 class WorkerProcess:
     """Run a worker with ``NIGHTCLERK_*`` overrides; its log goes to ``log_path``."""
 
-    def __init__(self, settings: dict[str, str], log_path: Path, *, ready_timeout: float = 120.0) -> None:
+    def __init__(
+        self, settings: Mapping[str, object], log_path: Path, *, ready_timeout: float = 120.0
+    ) -> None:
         self.env = nightclerk_env(settings)
         self.log_path = log_path
         self.ready_timeout = ready_timeout

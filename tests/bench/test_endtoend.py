@@ -30,7 +30,7 @@ def test_a_worker_with_those_settings_loads_that_pack_alone(
         "packs_dir": str(tiny_packs),
         "data_dir": str(tmp_path),
         "log_json": "true",
-        **{key: json.dumps(value) for key, value in serving(Settings(), "ticket-system").items()},
+        **serving(Settings(), "ticket-system"),
     }
     worker = WorkerProcess(overrides, tmp_path / "worker.log", ready_timeout=120).start()
     try:

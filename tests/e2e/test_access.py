@@ -41,7 +41,7 @@ def test_only_chunks_signed_with_the_key_are_run(
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
     push: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     env = {**cluster_env, "message_signing_key": KEY}
     cluster = make_cluster(env)
@@ -103,7 +103,7 @@ def test_the_pipeline_runs_through_a_redis_with_a_password_and_tls(
     tmp_path: Path,
     push: Callable[..., Any],
     nightclerk: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     password = "s3cret-pass"
     server = private_redis(password=password, tls=_tls_files(tmp_path) if tls else None)

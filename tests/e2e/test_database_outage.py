@@ -29,7 +29,7 @@ def test_a_30_second_database_outage_mid_run_loses_and_duplicates_nothing(
     tickets: Callable[[int], Path],
     summarizing_packs: Path,
     push: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     env = {**cluster_env, "database_url": private_postgres.url, "packs_dir": str(summarizing_packs),
            "chunk_docs": "20"}  # fmt: skip

@@ -30,7 +30,7 @@ def test_each_format_ends_as_one_result_row_per_accepted_document(
     make_cluster: Callable[[dict[str, str]], Any],
     accepted_ids: Callable[..., set[str]],
     push: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     cluster = make_cluster(cluster_env)
     store = cluster.store()

@@ -28,7 +28,7 @@ def test_a_chunk_past_the_visibility_timeout_is_run_once(
     tickets: Callable[[int], Path],
     postgres_url: str,
     push: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     cluster = make_cluster(cluster_env)
     store = cluster.store()

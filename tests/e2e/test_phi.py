@@ -68,7 +68,7 @@ def test_no_note_text_reaches_logs_errors_metrics_or_output(
     fragile_packs: Path,
     tmp_path: Path,
     nightclerk: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
     free_port: Callable[[], int],
 ) -> None:
     rows = list(csv.DictReader(csv_head(mtsamples_csv, tmp_path / "head.csv", NOTES).open(encoding="utf-8")))

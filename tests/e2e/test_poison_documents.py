@@ -32,7 +32,7 @@ def test_poison_notes_are_dead_lettered_alone_and_requeued_once_fixed(
     tmp_path: Path,
     push: Callable[..., Any],
     nightclerk: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     texts = sample_texts(NOTES, seed=3)
     notes = tmp_path / "notes.jsonl"

@@ -33,7 +33,7 @@ def test_a_redis_restart_mid_run_loses_nothing(
     tickets: Callable[[int], Path],
     summarizing_packs: Path,
     tmp_path: Path,
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     server = private_redis()
     queue = cluster_env["queue"]

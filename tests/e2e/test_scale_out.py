@@ -26,7 +26,7 @@ def test_three_workers_share_a_queue_without_double_processing(
     tickets: Callable[[int], Path],
     summarizing_packs: Path,
     push: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     env = {**cluster_env, "packs_dir": str(summarizing_packs), "chunk_docs": "25"}
     cluster = make_cluster(env)

@@ -25,7 +25,7 @@ def sentinel_url(
     private_redis: Callable[..., Any],
     tmp_path: Path,
     free_port: Callable[[], int],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> Iterator[str]:
     master = private_redis(password=PASSWORD)
     port = free_port()
@@ -61,7 +61,7 @@ def test_the_pipeline_finds_the_master_through_sentinel(
     tickets: Callable[[int], Path],
     push: Callable[..., Any],
     nightclerk: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     env = {**cluster_env, "redis_url": sentinel_url, "redis_sentinel_master": MASTER}
     cluster = make_cluster(env)

@@ -55,7 +55,7 @@ def test_every_accepted_document_gets_exactly_one_result(
     tmp_path: Path,
     push: Callable[..., Any],
     nightclerk: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     notes = csv_head(mtsamples_csv, tmp_path / "notes.csv", NOTES)
     inputs = ((notes, "mtsamples"), (tickets(TICKETS), "nestor"))

@@ -44,7 +44,7 @@ def test_sigkill_five_times_mid_run_loses_and_duplicates_nothing(
     summarizing_packs: Path,
     push: Callable[..., Any],
     accepted_ids: Callable[..., set[str]],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     seed = int(os.environ.get("NIGHTCLERK_CHAOS_SEED", str(random.randrange(1 << 30))))
     rng = random.Random(seed)
@@ -122,7 +122,7 @@ def test_sigterm_finishes_the_chunk_in_hand_and_hands_back_the_rest(
     tickets: Callable[[int], Path],
     summarizing_packs: Path,
     push: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     documents = 1_500
     csv = tickets(documents)
@@ -162,7 +162,7 @@ def test_a_chunk_the_broker_lost_is_sent_again_from_the_ledger(
     make_cluster: Callable[[dict[str, str]], Any],
     tickets: Callable[[int], Path],
     push: Callable[..., Any],
-    wait_for: Callable[..., None],
+    wait_for: Callable[..., Any],
 ) -> None:
     documents = 200
     cluster = make_cluster({**cluster_env, "chunk_docs": "20", "chunk_max_docs": "20"})
