@@ -1,16 +1,14 @@
 """Where a worker's time goes, chunk by chunk and step by step: the profile behind the end-to-end ratio.
 
-    .venv/bin/python -m bench.chunk_steps [--corpus tickets] [--docs 1000] [--reps 3] [--database-url URL]
+    .venv/bin/python -m bench.chunk_steps [--corpus tickets] [--docs 1000] [--database-url URL]
 
 The corpus slice (as ``make bench`` takes it) is pushed through the producer's own validation and chunking,
 captured instead of sent. Each chunk then goes through what the Celery task does with it, in this process:
 the message decoded as the Redis transport carries it (base64, JSON) and validated, its lease and ledger
 entry, and :class:`~nightclerk.workers.chunk_processor.ChunkProcessor` against a PostgreSQL schema and change
-feed of its own. The store, feed, tokenizer and ONNX Runtime calls are timed where they are made, with each
-chunk in one part (its steps in series); what no timed call holds (its bookkeeping, metrics, the log line)
-is "the rest". Then the same chunks run again as the worker runs them, each part's rows written while the
-next part is inferred (``NIGHTCLERK_STORE_PART_DOCS``), and that whole is timed beside the first. Celery's
-own share (fetching, acking) is not here: it is what separates this from ``make bench``'s end-to-end figure.
+feed of its own. The store, feed, tokenizer and ONNX Runtime calls are timed where they are made; what no
+timed call holds (its bookkeeping, metrics, the log line) is "the rest". Celery's own share
+(fetching, acking) is not here: it is what separates this from ``make bench``'s end-to-end figure.
 """
 
 from __future__ import annotations
@@ -112,8 +110,8 @@ def instrument(context: tasks.WorkerContext, runtime: ClassifierRuntime, clock: 
 
 
 def profile(settings: Settings, chunks: list[bytes], warm: list[bytes]) -> tuple[dict[str, float], int, str]:
-    """Seconds per call over ``chunks`` (after ``warm`` went through untimed), with ``task`` and ``decode +
-    validate message`` for the whole, the documents they held, and the pack variant that ran."""
+    """Seconds per step over ``chunks`` (after ``warm`` went through untimed), the documents they held, and
+    the pack variant that ran."""
     context = tasks.build_context(settings, "chunk-steps")
     kind = ChunkMessage.model_validate(json.loads(base64.b64decode(chunks[0]))).kind
     runtime = context.processor.registry.classifier_for(kind)
@@ -137,10 +135,10 @@ def profile(settings: Settings, chunks: list[bytes], warm: list[bytes]) -> tuple
         context.processor.store.close()
         context.leases.close()
         context.sender.close()
-    return dict(clock.seconds), documents, f"{runtime.name} {runtime.variant.precision}"
+    return _steps(clock.seconds), documents, f"{runtime.name} {runtime.variant.precision}"
 
 
-def steps_of(seconds: dict[str, float]) -> dict[str, float]:
+def _steps(seconds: dict[str, float]) -> dict[str, float]:
     timed_inside = ("tokenize", "ONNX Runtime run")
     inside_process = ("store: existing()", "rows", "store: upsert()", "change feed: announce()")
     steps = {step: seconds.get(step, 0.0) for step in STEPS}
@@ -153,26 +151,13 @@ def steps_of(seconds: dict[str, float]) -> dict[str, float]:
     return steps
 
 
-def whole_s(seconds: dict[str, float]) -> float:
-    return seconds["decode + validate message"] + seconds["task"]
-
-
-def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The run whose whole is the median of the runs'."""
-    return sorted(runs, key=whole_s)[len(runs) // 2]
-
-
-def report(
-    corpus: str, variant: str, steps: dict[str, float], documents: int, chunks: int, behind_s: float
-) -> str:
+def report(corpus: str, variant: str, steps: dict[str, float], documents: int, chunks: int) -> str:
     total = sum(steps.values())
     inference = steps["tokenize"] + steps["ONNX Runtime run"] + steps["batching, padding, softmax"]
     lines = [
         f"{corpus} ({variant}): {documents} documents in {chunks} chunks, {documents / total:.1f} docs/s "
-        "in process, each chunk's steps in series "
+        "in process "
         f"(classify alone {documents / inference:.1f} docs/s: {inference / total:.2f} of the time)",
-        f"with each part's rows written while the next part is inferred: {documents / behind_s:.1f} docs/s "
-        f"({total / behind_s:.2f}x)",
         "",
         "| step | ms per chunk | µs per document | share |",
         "| --- | ---: | ---: | ---: |",
@@ -192,7 +177,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", default="tickets", choices=("notes", "abstracts", "tickets"))
     parser.add_argument("--docs", type=int, default=1000, help="as make bench's --docs (work orders: 5x)")
     parser.add_argument("--database-url", default=POSTGRES)
-    parser.add_argument("--reps", type=int, default=3, help="runs of each, alternating")
     args = parser.parse_args(argv)
     configure_logging(json=True, level="WARNING")
     base = get_settings()
@@ -222,24 +206,12 @@ def main(argv: list[str] | None = None) -> None:
                 enqueuer=captured,
             )
             bodies[tag] = [wire_body(chunk) for chunk in captured.chunks]
-    # the steps are timed in series (one part per chunk: the threads would overlap the clocks), then the
-    # whole is timed again as the worker runs it, parts written behind; the two alternate, medians reported
-    in_series = settings.with_overrides(store_part_docs=10_000)
-    runs: dict[str, list[dict[str, float]]] = {"series": [], "behind": []}
-    variants: set[str] = set()
+    clear_queue_keys(settings.redis_url, QUEUE)
     try:
-        for _ in range(args.reps):
-            for name, run_settings in (("series", in_series), ("behind", settings)):
-                clear_queue_keys(settings.redis_url, QUEUE)
-                seconds, documents, variant = profile(run_settings, bodies["timed"], bodies["warm"][:1])
-                runs[name].append(seconds)
-                variants.add(variant)
+        steps, documents, variant = profile(settings, bodies["timed"], bodies["warm"][:1])
     finally:
         clear_queue_keys(settings.redis_url, QUEUE)
-    series = _median_run(runs["series"])
-    behind_s = whole_s(_median_run(runs["behind"]))
-    chunks = len(bodies["timed"])
-    print(report(corpus.name, " / ".join(sorted(variants)), steps_of(series), documents, chunks, behind_s))
+    print(report(corpus.name, variant, steps, documents, len(bodies["timed"])))
 
 
 if __name__ == "__main__":

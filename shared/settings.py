@@ -96,12 +96,6 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(default=0, ge=0, description="0: one per CPU core available to the process")
     batch_token_budget: int = Field(default=8192, ge=16, description="padded tokens per inference batch")
     max_batch_docs: int = Field(default=64, ge=1)
-    store_part_docs: int = Field(
-        default=256,
-        ge=1,
-        description="a larger chunk is inferred in parts of about this many documents, each part's rows "
-        "written while the next part is inferred (workers/store_behind.py)",
-    )
     top_k_labels: int = Field(default=5, ge=1)
     metrics_port: int = Field(
         default=0, ge=0, le=65535, description="Prometheus /metrics port; 0: not served"

@@ -4,18 +4,15 @@ Documents that already have a result for this task and pack version are skipped 
 chunk costs a lookup, not inference). A batch that fails is split until the documents that make it fail are
 found (``isolation.py``); each is tried ``document_attempts`` times alone, then written to the dead letters
 with its reason, and the rest of the chunk is stored. Rows the store refuses are found by halving too.
-Store and Redis calls wait out an outage in place (``patience.py``). A large chunk is inferred in parts of
-about ``store_part_docs`` documents, and each part's rows are written on a thread of their own while the
-next part is inferred (``store_behind.py``); the chunk is done when every part is written. After a part's
-rows are committed they are announced on the change feed (``shared/change_feed.py``), and so are the
-chunk's documents that had a row for the task from an earlier delivery.
+Store and Redis calls wait out an outage in place (``patience.py``). After the rows are committed, every
+document of the chunk that has a row for the task -- stored now or before -- is announced on the change
+feed (``shared/change_feed.py``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -34,7 +31,6 @@ from nightclerk.workers.classifier import ClassifierRuntime
 from nightclerk.workers.isolation import run_isolated
 from nightclerk.workers.pack_registry import PackRegistry, Summarizer
 from nightclerk.workers.patience import Patience
-from nightclerk.workers.store_behind import StoreBehind
 
 log = get_logger(__name__)
 AnyDocument = EhrNote | RepairTicket | Literature
@@ -108,7 +104,6 @@ class ChunkProcessor:
         patience: Patience | None = None,
         document_attempts: int = 3,
         retry_backoff_s: float = 0.5,
-        store_part_docs: int = 256,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -119,8 +114,6 @@ class ChunkProcessor:
         self.patience = patience or Patience(0.0)  # no waiting unless the worker asks for it
         self.document_attempts = document_attempts
         self.retry_backoff_s = retry_backoff_s
-        self.store_part_docs = store_part_docs
-        self._store_thread: ThreadPoolExecutor | None = None
 
     def process(self, chunk: ChunkMessage) -> ChunkOutcome:
         queue_ms = max((datetime.now(UTC) - chunk.pushed_at).total_seconds() * 1000, 0.0)
@@ -174,40 +167,34 @@ class ChunkProcessor:
         done = self._patient(lambda: self.store.existing(ids, task, runtime.version), "store", chunk)
         pending = [d for d in chunk.documents if d.id not in done]
         outcome.skipped += len(chunk.documents) - len(pending)
-        if done:  # stored by an earlier delivery: announced again, as the chunk is done now
-            self._announce(runtime, chunk, [d for d in chunk.documents if d.id in done])
         started = time.perf_counter()
-        inference_s = 0.0
-        inferred: list[ResultRow] = []
-        failed_inference: list[tuple[AnyDocument, str, int]] = []
-        by_id = {d.id: d for d in pending}
-
-        def write(rows: list[ResultRow]) -> tuple[int, dict[str, str]]:
-            return self._write(runtime, rows, chunk, by_id)
-
-        with StoreBehind(self._writer(), write) as behind:
-            for part in self._parts(pending):
-                part_started = time.perf_counter()
-                isolated = run_isolated(
-                    lambda documents: self._rows(runtime, documents, chunk.chunk_id, queue_ms),
-                    part,
-                    attempts=self.document_attempts,
-                    backoff_s=self.retry_backoff_s,
-                )
-                inference_s += time.perf_counter() - part_started
-                inferred.extend(isolated.results)
-                failed_inference.extend(isolated.failures)
-                behind.submit(isolated.results)
-            new_rows, refused = behind.written()
+        isolated = run_isolated(
+            lambda documents: self._rows(runtime, documents, chunk.chunk_id, queue_ms),
+            pending,
+            attempts=self.document_attempts,
+            backoff_s=self.retry_backoff_s,
+        )
+        inference_s = time.perf_counter() - started
+        new_rows, refused = self._store(isolated.results, chunk)
+        rows = [row for row in isolated.results if row.document_id not in refused]
         outcome.stored += new_rows
+        by_id = {d.id: d for d in pending}
         failures = [
             Failure(document, task, runtime.name, runtime.version, reason, attempts)
-            for document, reason, attempts in failed_inference
+            for document, reason, attempts in isolated.failures
         ] + [Failure(by_id[i], task, runtime.name, runtime.version, why, 1) for i, why in refused.items()]
         self._record(failures, chunk)
         outcome.failed.extend(f.document.id for f in failures)
-        stored_now = len(inferred) - len(refused)
-        _count(task, runtime.name, chunk, len(pending), stored_now, len(failures), inference_s)
+        _count(task, runtime.name, chunk, len(pending), len(rows), len(failures), inference_s)
+        if self.feed is not None:  # after the commit: announce what is stored, including what already was
+            feed = self.feed
+            stored = done | {row.document_id for row in rows}
+            announcements = [
+                Announcement(d.id, d.kind, task, runtime.name, runtime.version, chunk.chunk_id)
+                for d in chunk.documents
+                if d.id in stored
+            ]
+            self._patient(lambda: feed.announce(announcements), "feed", chunk)
         log.info(
             DONE_EVENTS[task],
             chunk_id=chunk.chunk_id,
@@ -215,44 +202,11 @@ class ChunkProcessor:
             pack=runtime.name,
             pack_version=runtime.version,
             chunk_documents=len(chunk.documents),  # not "documents": the log drops keys that may hold text
-            inferred=stored_now,
+            inferred=len(rows),
             skipped=len(chunk.documents) - len(pending),
             failed=len(failures),
             elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
         )
-
-    def _parts(self, pending: list[AnyDocument]) -> list[list[AnyDocument]]:
-        """The pending documents in parts of about ``store_part_docs``, each written while the next is
-        inferred; longest text first, so each part's batches pad about as little as the whole chunk's."""
-        count = -(-len(pending) // self.store_part_docs)
-        if count <= 1:
-            return [pending]
-        ordered = sorted(pending, key=lambda d: len(d.text), reverse=True)
-        size = -(-len(ordered) // count)
-        return [ordered[start : start + size] for start in range(0, len(ordered), size)]
-
-    def _writer(self) -> ThreadPoolExecutor:
-        if self._store_thread is None:  # on first use: a worker forked after the processor was built has it
-            self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nightclerk-store")
-        return self._store_thread
-
-    def _write(
-        self, runtime: Runtime, rows: list[ResultRow], chunk: ChunkMessage, by_id: dict[str, AnyDocument]
-    ) -> tuple[int, dict[str, str]]:
-        """One part's rows stored, then announced -- after the commit, those the store took."""
-        new_rows, refused = self._store(rows, chunk)
-        self._announce(runtime, chunk, [by_id[r.document_id] for r in rows if r.document_id not in refused])
-        return new_rows, refused
-
-    def _announce(self, runtime: Runtime, chunk: ChunkMessage, documents: list[AnyDocument]) -> None:
-        if self.feed is None or not documents:
-            return
-        feed = self.feed
-        announcements = [
-            Announcement(d.id, d.kind, runtime.task, runtime.name, runtime.version, chunk.chunk_id)
-            for d in documents
-        ]
-        self._patient(lambda: feed.announce(announcements), "feed", chunk)
 
     def _store(self, rows: list[ResultRow], chunk: ChunkMessage) -> tuple[int, dict[str, str]]:
         """Store rows; how many were new, and the ones the store refuses (not an outage: a constraint, a value

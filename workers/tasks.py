@@ -84,7 +84,6 @@ def build_context(settings: Settings, worker_id: str, registry: PackRegistry | N
         feed=ChangeFeed.from_settings(settings),
         patience=Patience(settings.outage_wait_s),
         document_attempts=settings.document_attempts,
-        store_part_docs=settings.store_part_docs,
     )
     processor.dead_letters.create_schema()
     leases = ChunkLeases(

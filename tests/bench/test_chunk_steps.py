@@ -6,7 +6,7 @@ from pathlib import Path
 
 import redis
 
-from bench.chunk_steps import QUEUE, STEPS, profile, report, steps_of, whole_s, wire_body
+from bench.chunk_steps import QUEUE, STEPS, profile, report, wire_body
 from nightclerk.shared.documents import EhrNote
 from nightclerk.shared.messages import ChunkMessage
 from nightclerk.shared.settings import Settings
@@ -31,15 +31,12 @@ def test_every_step_is_timed_and_every_document_announced(
         database_schema=pg_schema,
     )
     timed = [wire_body(chunk(0, 20)), wire_body(chunk(20, 12))]
-    seconds, documents, variant = profile(settings, timed, [wire_body(chunk(100, 4))])
-    steps = steps_of(seconds)
+    steps, documents, variant = profile(settings, timed, [wire_body(chunk(100, 4))])
     assert documents == 32 and variant.startswith("ehr-specialty ")
     assert list(steps) == list(STEPS) and all(seconds >= 0 for seconds in steps.values())
     assert steps["ONNX Runtime run"] > 0 and steps["store: upsert()"] > 0
     client = redis.Redis.from_url(redis_url)
     assert client.xlen(settings.feed_stream) == 36  # the warm chunk's 4 and the timed 32, announced
     client.delete(settings.feed_stream)
-    assert abs(sum(steps.values()) - whole_s(seconds)) < 1e-6  # the steps add up to the whole, no more
-    table = report("notes", variant, steps, documents, 2, behind_s=whole_s(seconds) / 2)
+    table = report("notes", variant, steps, documents, 2)
     assert all(f"| {step} |" in table for step in STEPS) and "32 documents in 2 chunks" in table
-    assert "(2.00x)" in table

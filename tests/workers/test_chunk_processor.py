@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from nightclerk.shared.change_feed import ChangeFeed, FeedConsumer
 from nightclerk.shared.documents import EhrNote
 from nightclerk.shared.errors import InferenceError, PackNotFound
 from nightclerk.shared.messages import ChunkMessage
-from nightclerk.shared.results import ResultRow
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.store import ResultStore
 from nightclerk.workers.chunk_processor import ChunkProcessor
@@ -82,93 +80,6 @@ def test_stored_results_are_announced_and_a_redelivery_announces_them_again(
     assert (outcome.stored, outcome.skipped) == (2, 4)
     again = consumer.read(count=100)
     assert sorted(e.announcement.document_id for e in again) == [f"t:n{i}" for i in range(6)]
-
-
-class SpiedStore:
-    """The real store's writes, each recorded with its size and thread; one may be held or made to fail."""
-
-    def __init__(self, store: ResultStore, *, fail_write: int | None = None) -> None:
-        self.store = store
-        self.real_upsert = store.upsert
-        self.writes: list[tuple[int, str]] = []
-        self.in_flight = 0
-        self.fail_write = fail_write
-        self.first_write_started = threading.Event()
-        self.hold_first: Callable[[], bool] | None = None
-        self.held: list[bool] = []
-        store.upsert = self.upsert  # type: ignore[method-assign]
-
-    def upsert(self, rows: list[ResultRow]) -> int:
-        self.in_flight += 1
-        try:
-            self.writes.append((len(rows), threading.current_thread().name))
-            if len(self.writes) == 1:
-                self.first_write_started.set()
-                if self.hold_first is not None:
-                    self.held.append(self.hold_first())
-            if len(self.writes) == self.fail_write:
-                raise RuntimeError("a bug in the write")
-            return self.real_upsert(rows)
-        finally:
-            self.in_flight -= 1
-
-
-def test_a_large_chunk_is_written_part_by_part_off_the_inference_thread(
-    tiny_packs: Path, store: ResultStore, change_feed: ChangeFeed
-) -> None:
-    spy = SpiedStore(store)
-    registry = PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU)
-    processor = ChunkProcessor(registry, store, "w", feed=change_feed, store_part_docs=4)
-    outcome = processor.process(chunk(10))
-    assert (outcome.stored, outcome.skipped, outcome.failed) == (10, 0, [])
-    assert sorted(size for size, _ in spy.writes) == [2, 4, 4]
-    assert all(thread.startswith("nightclerk-store") for _, thread in spy.writes)
-    assert store.count() == 10 and spy.in_flight == 0
-    entries = FeedConsumer(change_feed, "sink", "c1").read(count=100)
-    assert sorted(e.announcement.document_id for e in entries) == sorted(f"t:n{i}" for i in range(10))
-
-
-def test_a_part_is_written_while_the_next_part_is_inferred(
-    tiny_packs: Path, store: ResultStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    spy = SpiedStore(store)
-    second_part_inferring = threading.Event()
-    saw_the_write: list[bool] = []
-    real = ClassifierRuntime.classify
-
-    def classify(self: ClassifierRuntime, texts: list[str]):  # type: ignore[no-untyped-def]
-        calls.append(len(texts))
-        if len(calls) == 2:  # the second part: the first part's write should be under way
-            second_part_inferring.set()
-            saw_the_write.append(spy.first_write_started.wait(timeout=10))
-        return real(self, texts)
-
-    calls: list[int] = []
-    spy.hold_first = lambda: second_part_inferring.wait(timeout=10)
-    monkeypatch.setattr(ClassifierRuntime, "classify", classify)
-    registry = PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU)
-    processor = ChunkProcessor(registry, store, "w", store_part_docs=3)
-    outcome = processor.process(chunk(9))
-    # in series, the write would wait for the second part and the second part for the write: both time out
-    assert saw_the_write == [True] and spy.held == [True]
-    assert outcome.stored == 9 and store.count() == 9
-
-
-def test_a_write_that_fails_stops_the_chunk_with_no_write_left_running(
-    tiny_packs: Path, store: ResultStore
-) -> None:
-    spy = SpiedStore(store, fail_write=2)
-    registry = PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU)
-    processor = ChunkProcessor(registry, store, "w", store_part_docs=2)
-    with pytest.raises(RuntimeError, match="a bug in the write"):
-        processor.process(chunk(10))
-    assert spy.in_flight == 0  # nothing is still being written when the task decides what to do
-    before = store.count()
-    assert before >= spy.writes[0][0]  # the part written before the failure stays stored
-    # delivered again: what was stored is skipped, the rest is inferred and stored
-    spy.fail_write = None
-    again = processor.process(chunk(10))
-    assert (again.skipped, again.stored) == (before, 10 - before) and store.count() == 10
 
 
 def test_redelivery_skips_stored_documents(processor: ChunkProcessor, store: ResultStore) -> None:
@@ -273,15 +184,11 @@ def pg_store(pg_result_store: ResultStore) -> ResultStore:
     return pg_result_store
 
 
-@pytest.mark.parametrize("part_docs", [256, 5], ids=["one part", "parts of 5"])
-def test_rows_the_store_refuses_are_dead_lettered_alone(
-    tiny_packs: Path, pg_store: ResultStore, part_docs: int
-) -> None:
+def test_rows_the_store_refuses_are_dead_lettered_alone(tiny_packs: Path, pg_store: ResultStore) -> None:
     with pg_store.transaction() as conn:  # a rule of the database's own: this id may not be stored
         rule = "ADD CONSTRAINT not_n5 CHECK (document_id <> 't:n5')"
         conn.execute(sa.text(f'ALTER TABLE "{pg_store.schema}".results {rule}'))
-    registry = PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU)
-    processor = ChunkProcessor(registry, pg_store, "w", store_part_docs=part_docs)
+    processor = ChunkProcessor(PackRegistry(Settings(packs_dir=tiny_packs), placement=CPU), pg_store, "w")
     outcome = processor.process(chunk(12))
     assert (outcome.stored, outcome.failed) == (11, ["t:n5"])
     (letter,) = processor.dead_letters.letters()
