@@ -17,10 +17,11 @@ from nightclerk.shared.errors import NightclerkError
 READY_MARK = " ready."  # Celery's "<hostname> ready." once the worker consumes
 
 
-def nightclerk_env(settings: Mapping[str, object]) -> dict[str, str]:
-    """This process's environment with its ``NIGHTCLERK_*`` variables replaced by ``settings``: strings as
-    they are, anything else (a dict of packs, a list) as JSON, the way pydantic-settings reads it back."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTCLERK_")}
+def nightclerk_env(settings: Mapping[str, object], *, inherit: bool = False) -> dict[str, str]:
+    """This process's environment with its ``NIGHTCLERK_*`` variables replaced by ``settings`` (with
+    ``inherit``, kept where ``settings`` does not name them): strings as they are, anything else (a dict of
+    packs, a list) as JSON, the way pydantic-settings reads it back."""
+    env = {k: v for k, v in os.environ.items() if inherit or not k.startswith("NIGHTCLERK_")}
     env.update(
         {
             f"NIGHTCLERK_{key.upper()}": value if isinstance(value, str) else json.dumps(value)
@@ -34,9 +35,14 @@ class WorkerProcess:
     """Run a worker with ``NIGHTCLERK_*`` overrides; its log goes to ``log_path``."""
 
     def __init__(
-        self, settings: Mapping[str, object], log_path: Path, *, ready_timeout: float = 120.0
+        self,
+        settings: Mapping[str, object],
+        log_path: Path,
+        *,
+        ready_timeout: float = 120.0,
+        inherit: bool = False,
     ) -> None:
-        self.env = nightclerk_env(settings)
+        self.env = nightclerk_env(settings, inherit=inherit)
         self.log_path = log_path
         self.ready_timeout = ready_timeout
         self.process: subprocess.Popen[bytes] | None = None

@@ -24,3 +24,10 @@ def test_non_string_settings_travel_as_json_and_read_back(monkeypatch: pytest.Mo
     assert settings.classify_packs == {"repair_ticket": "ticket-system"}
     assert settings.summarize_packs == {}
     assert settings.top_k_labels == 3
+
+
+def test_inherit_keeps_the_callers_settings_where_none_replaces_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NIGHTCLERK_TOP_K_LABELS", "4")
+    monkeypatch.setenv("NIGHTCLERK_QUEUE", "the-callers-own")
+    env = nightclerk_env({"queue": "the-benchmarks"}, inherit=True)
+    assert env["NIGHTCLERK_TOP_K_LABELS"] == "4" and env["NIGHTCLERK_QUEUE"] == "the-benchmarks"
