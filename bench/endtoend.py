@@ -97,10 +97,8 @@ class Nightclerk:
             self.overrides["database_schema"] = self.schema
         self.settings = settings.with_overrides(**self.overrides)
         self.work = work
-        # the caller's NIGHTCLERK_* reach the workers as they reached this process's settings
         self.workers = [
-            WorkerProcess(self.overrides, work / f"worker-{i}.log", ready_timeout=300, inherit=True)
-            for i in range(workers)
+            WorkerProcess(self.overrides, work / f"worker-{i}.log", ready_timeout=300) for i in range(workers)
         ]
         self.store = ResultStore(self.settings.resolved_database_url, schema=self.schema)
         self.feed = FeedClock(self.settings.redis_url, self.settings.feed_stream)

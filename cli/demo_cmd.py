@@ -83,10 +83,7 @@ def demo(
     settings = base.with_overrides(**overrides)
 
     console.print("[bold]1/3[/] starting a worker (packs are sha256-verified before it consumes)…")
-    worker = WorkerProcess(
-        {**overrides, "packs_dir": str(base.packs_dir), "data_dir": str(base.data_dir)},
-        demo_dir / "worker.log",
-    )
+    worker = WorkerProcess(overrides, demo_dir / "worker.log")  # the rest of the settings it inherits
     try:
         worker.start()
         console.print(f"    {_device_line(worker.log_path)}")

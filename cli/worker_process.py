@@ -17,10 +17,13 @@ from nightclerk.shared.errors import NightclerkError
 READY_MARK = " ready."  # Celery's "<hostname> ready." once the worker consumes
 
 
-def nightclerk_env(settings: Mapping[str, object], *, inherit: bool = False) -> dict[str, str]:
-    """This process's environment with its ``NIGHTCLERK_*`` variables replaced by ``settings`` (with
-    ``inherit``, kept where ``settings`` does not name them): strings as they are, anything else (a dict of
-    packs, a list) as JSON, the way pydantic-settings reads it back."""
+def nightclerk_env(settings: Mapping[str, object], *, inherit: bool = True) -> dict[str, str]:
+    """This process's environment with ``settings`` over its ``NIGHTCLERK_*`` variables: strings as they
+    are, anything else (a dict of packs, a list) as JSON, the way pydantic-settings reads it back.
+
+    ``inherit``: the caller's other ``NIGHTCLERK_*`` stay, so the worker reads what the caller's own
+    settings read (a ``NIGHTCLERK_REDIS_URL`` reaches both the push and the worker); False drops them all,
+    for tests that must not see a developer's environment."""
     env = {k: v for k, v in os.environ.items() if inherit or not k.startswith("NIGHTCLERK_")}
     env.update(
         {
@@ -40,7 +43,7 @@ class WorkerProcess:
         log_path: Path,
         *,
         ready_timeout: float = 120.0,
-        inherit: bool = False,
+        inherit: bool = True,
     ) -> None:
         self.env = nightclerk_env(settings, inherit=inherit)
         self.log_path = log_path

@@ -32,7 +32,7 @@ def test_a_worker_with_those_settings_loads_that_pack_alone(
         "log_json": "true",
         **serving(Settings(), "ticket-system"),
     }
-    worker = WorkerProcess(overrides, tmp_path / "worker.log", ready_timeout=120).start()
+    worker = WorkerProcess(overrides, tmp_path / "worker.log", ready_timeout=120, inherit=False).start()
     try:
         lines = worker.log_path.read_text().splitlines()
     finally:

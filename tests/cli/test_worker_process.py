@@ -11,7 +11,8 @@ from nightclerk.shared.settings import Settings
 def test_non_string_settings_travel_as_json_and_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NIGHTCLERK_QUEUE", "the-callers-own")  # replaced, not merged
     env = nightclerk_env(
-        {"classify_packs": {"repair_ticket": "ticket-system"}, "summarize_packs": {}, "top_k_labels": "3"}
+        {"classify_packs": {"repair_ticket": "ticket-system"}, "summarize_packs": {}, "top_k_labels": "3"},
+        inherit=False,
     )
     assert json.loads(env["NIGHTCLERK_CLASSIFY_PACKS"]) == {"repair_ticket": "ticket-system"}
     assert env["NIGHTCLERK_TOP_K_LABELS"] == "3"
@@ -26,8 +27,10 @@ def test_non_string_settings_travel_as_json_and_read_back(monkeypatch: pytest.Mo
     assert settings.top_k_labels == 3
 
 
-def test_inherit_keeps_the_callers_settings_where_none_replaces_them(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_by_default_the_callers_settings_stay_where_none_replaces_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("NIGHTCLERK_TOP_K_LABELS", "4")
     monkeypatch.setenv("NIGHTCLERK_QUEUE", "the-callers-own")
-    env = nightclerk_env({"queue": "the-benchmarks"}, inherit=True)
+    env = nightclerk_env({"queue": "the-benchmarks"})
     assert env["NIGHTCLERK_TOP_K_LABELS"] == "4" and env["NIGHTCLERK_QUEUE"] == "the-benchmarks"

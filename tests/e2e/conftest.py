@@ -73,7 +73,7 @@ def nightclerk(*args: str, env: dict[str, str], timeout: float = 300) -> subproc
     """The ``nightclerk`` command as a user runs it, with ``env``'s settings."""
     return subprocess.run(
         [sys.executable, "-m", "nightclerk.cli.main", *args],
-        env=nightclerk_env(env),
+        env=nightclerk_env(env, inherit=False),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -152,7 +152,7 @@ class Cluster:
     def start(self, name: str, *, wait: bool = True, **overrides: str) -> WorkerProcess:
         self.starts[name] += 1
         log_path = self.logs / f"{name}-{self.starts[name]}.log"
-        worker = WorkerProcess({**self.env, **overrides}, log_path, ready_timeout=120).launch()
+        worker = WorkerProcess({**self.env, **overrides}, log_path, ready_timeout=120, inherit=False).launch()
         self.workers[name] = worker
         return worker.wait_ready() if wait else worker
 

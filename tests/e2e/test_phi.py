@@ -99,7 +99,7 @@ def test_no_note_text_reaches_logs_errors_metrics_or_output(
     with serve_log.open("wb") as log_file:
         server = subprocess.Popen(
             [sys.executable, "-m", "nightclerk.cli.main", "serve", "--port", str(serve_port)],
-            env=nightclerk_env(env), stdout=log_file, stderr=subprocess.STDOUT,
+            env=nightclerk_env(env, inherit=False), stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         cluster.start("a")

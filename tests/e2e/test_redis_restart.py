@@ -46,7 +46,7 @@ def test_a_redis_restart_mid_run_loses_nothing(
     push = subprocess.Popen(
         [sys.executable, "-m", "nightclerk.cli.main", "push", str(tickets(DOCUMENTS)), "--mapping", "nestor",
          "--tasks", "classify,summarize", "--no-progress", "--rejects", str(tmp_path / "rejects.jsonl")],
-        env=nightclerk_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=nightclerk_env(env, inherit=False), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         wait_for(lambda: client.llen(queue) > 0 or store.count() > 0, 60, "the push to begin", every=0.01)

@@ -24,7 +24,7 @@ def test_worker_refuses_a_tampered_pack(
         "packs_dir": str(packs),
         "data_dir": str(tmp_path),
     }
-    worker = WorkerProcess(settings, tmp_path / "worker.log", ready_timeout=60)
+    worker = WorkerProcess(settings, tmp_path / "worker.log", ready_timeout=60, inherit=False)
     with pytest.raises(NightclerkError, match="exited with status 2"):
         worker.start()
     log = (tmp_path / "worker.log").read_text()
