@@ -62,8 +62,11 @@ demo: $(STAMP)
 	$(MAKE) --no-print-directory packs
 	$(BIN)/nightclerk demo
 
+# one process for the tests that share services, the six fuzz tests spread over the others (tests/conftest.py)
+TEST_PROCS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 2 ? 2 : (n > 7 ? 7 : n) )))
+
 test: data chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCS)
 
 # Debian's chromium and chromium-driver: the digest test reads the page as a browser renders it
 chromium:

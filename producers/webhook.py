@@ -16,12 +16,18 @@ It answers:
 
 FastAPI publishes the OpenAPI description at ``/openapi.json`` (and ``/docs``). Reasons never quote a record's
 content, and nothing of a request body is logged.
+
+One :class:`Enqueuer` serves every request for the app's life (closed at shutdown): a fresh one per request
+opened its Redis and Celery connections anew, 3-9 ms a request against under 2 ms for a send on open ones.
+Its clients are redis-py's and kombu's connection pools, which the threadpool's requests share safely.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,10 +108,18 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.webhook_token is None or not settings.webhook_token.get_secret_value():
         raise ConfigError("set NIGHTCLERK_WEBHOOK_TOKEN: the webhook accepts only bearer-token requests")
     expected = f"Bearer {settings.webhook_token.get_secret_value()}".encode()
+    sender = Enqueuer(settings)  # connects on first use
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        sender.close()
+
     app = FastAPI(
         title="nightclerk intake",
         description="Push records for classification and summarization; they are validated and queued.",
         version="1",
+        lifespan=lifespan,
     )
 
     def _enqueue(
@@ -127,10 +141,16 @@ def create_app(settings: Settings) -> FastAPI:
                     RejectedRecord(index=index, document_id=result.document_id, reason=result.reason)
                 )
         chunks += chunker.flush()
-        if chunks:
-            with Enqueuer(settings) as sender:
-                for chunk in chunks:
-                    sender.send(chunk)
+        for queued, chunk in enumerate(chunks):
+            try:
+                sender.send(chunk)
+            except BrokerUnavailable as exc:
+                if not queued:
+                    raise
+                raise BrokerUnavailable(
+                    f"{exc}; {queued} of this request's {len(chunks)} chunks were already queued -- sending "
+                    "the same records again is safe: document ids are stable"
+                ) from None
         outcome.chunks = len(chunks)
         return outcome
 

@@ -24,11 +24,12 @@ def client(settings: Settings, timeout: float = 2.0) -> redis.Redis:
     )
 
 
-def ping(settings: Settings, timeout: float = 2.0) -> None:
-    """Raise :class:`BrokerUnavailable` with a one-line hint when no Redis answers."""
+def ping(settings: Settings, timeout: float = 2.0, *, using: redis.Redis | None = None) -> None:
+    """Raise :class:`BrokerUnavailable` with a one-line hint when no Redis answers (on ``using``, a client
+    already open on ``settings.redis_url``, or on a new one)."""
     url = safe_url(settings.redis_url)
     try:
-        client(settings, timeout).ping()
+        (using if using is not None else client(settings, timeout)).ping()
     except redis.AuthenticationError:
         raise BrokerUnavailable(f"Redis at {url} refused the credentials") from None
     except redis.ResponseError as exc:  # NOAUTH: a password is needed and none was given

@@ -27,6 +27,28 @@ REPO = Path(__file__).resolve().parents[1]
 MTSAMPLES = REPO.parent / "shared" / "data" / "mtsamples" / "notes.csv"
 
 
+FUZZ_TESTS = "tests/producers/fuzz/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist (``make test`` runs ``-n N``) every test but the fuzz tests stays in one process,
+    in collection order, as without xdist: they share kombu's keys in the Redis test database, real workers
+    on the same cores and free ports, and were written to run one at a time. The six fuzz tests (each on a
+    queue of its own in db 11, CPU-bound in hypothesis and the push) go to the other processes.
+
+    A scheduler rather than ``xdist_group`` marks: xdist 3.8 puts the group into ``item._nodeid``, which
+    pytest 9.2 no longer reads, so ``--dist loadgroup`` groups nothing.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FuzzBesideTheRest(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if nodeid.startswith(FUZZ_TESTS) else "everything but the fuzz tests"
+
+    return FuzzBesideTheRest(config, log)
+
+
 def _unavailable(what: str, why: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is required under CI=true: {why}")

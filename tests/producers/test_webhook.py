@@ -114,3 +114,19 @@ def test_a_jira_webhook_body_is_taken_as_it_comes(
     assert response.status_code == 202 and response.json()["accepted"] == ["jira:OPS-7"]
     (document,) = [d for chunk in queued() for d in chunk.documents]
     assert document.text == "Grease pump alarm\n\nAlarm at start-up, cleared after a restart."
+
+
+def test_no_redis_is_a_503_that_names_the_queue_not_the_text(
+    producer_settings: Settings,
+    serve_intake: Callable[[Settings], str],
+    make_nestor_row: Callable[..., dict[str, str]],
+    secret: str,
+) -> None:
+    nowhere = producer_settings.model_dump() | {
+        "redis_url": "redis://127.0.0.1:1/0", "webhook_token": TOKEN, "publish_retry_s": 1,
+    }  # fmt: skip
+    intake = serve_intake(Settings.model_validate(nowhere))
+    row = make_nestor_row("2020-01-02", "A7", f"hydraulic hose leaking {secret}")
+    response = httpx.post(f"{intake}/v1/records/nestor", json=row, headers=AUTH, timeout=60)
+    assert response.status_code == 503, response.text
+    assert producer_settings.queue in response.json()["detail"] and secret not in response.text
