@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -130,3 +131,22 @@ def test_no_redis_is_a_503_that_names_the_queue_not_the_text(
     response = httpx.post(f"{intake}/v1/records/nestor", json=row, headers=AUTH, timeout=60)
     assert response.status_code == 503, response.text
     assert producer_settings.queue in response.json()["detail"] and secret not in response.text
+
+
+def test_concurrent_requests_each_get_their_records_queued_once(
+    intake: str, queued: Callable[[], list[ChunkMessage]], make_nestor_row: Callable[..., dict[str, str]]
+) -> None:
+    """Requests run on the server's threadpool at once, each thread sending on its own kept connections."""
+
+    def post(number: int) -> list[str]:
+        row = make_nestor_row("2020-01-02", f"C{number}", f"pump {number} leaking")
+        response = httpx.post(f"{intake}/v1/records/nestor", json=row, headers=AUTH, timeout=30)
+        assert response.status_code == 202, response.text
+        return list(response.json()["accepted"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        accepted = [doc_id for ids in pool.map(post, range(48)) for doc_id in ids]
+    expected = {f"nestor:C{number}-2020-01-02-1" for number in range(48)}
+    assert sorted(accepted) == sorted(expected)
+    on_queue = [doc.id for chunk in queued() for doc in chunk.documents]
+    assert sorted(on_queue) == sorted(expected)  # each once: none lost, none sent twice
