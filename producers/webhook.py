@@ -17,17 +17,14 @@ It answers:
 FastAPI publishes the OpenAPI description at ``/openapi.json`` (and ``/docs``). Reasons never quote a record's
 content, and nothing of a request body is logged.
 
-Each threadpool thread keeps one :class:`Enqueuer` for the app's life (all closed at shutdown): a fresh one
-per request opened its Redis and Celery connections anew (one work order a request, one at a time: 9.9-11.2
-ms a request then, 4.5-7.5 ms now). Not one for all threads: Celery does not promise that an app's producer
-pool may be shared by concurrent threads, and reports of it misbehaving under FastAPI's threadpool exist.
+Requests send on Enqueuers lent from one :class:`EnqueuerPool` for the app's life (closed at shutdown), so
+their Redis and Celery connections stay open between requests.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,7 +36,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from nightclerk.producers.chunking import Chunker
-from nightclerk.producers.enqueue import Enqueuer
+from nightclerk.producers.enqueue import EnqueuerPool
 from nightclerk.producers.mapping import FieldMapping, load_preset
 from nightclerk.producers.push import parse_tasks
 from nightclerk.producers.readers import NUMBER_TOO_LONG, RecordError, records_in
@@ -105,36 +102,12 @@ async def _limited_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-class _Senders:
-    """An :class:`Enqueuer` per thread, made on the thread's first request and kept until :meth:`close`."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._local = threading.local()
-        self._made: list[Enqueuer] = []
-        self._lock = threading.Lock()
-
-    def here(self) -> Enqueuer:
-        sender: Enqueuer | None = getattr(self._local, "sender", None)
-        if sender is None:
-            sender = self._local.sender = Enqueuer(self._settings)
-            with self._lock:
-                self._made.append(sender)
-        return sender
-
-    def close(self) -> None:
-        with self._lock:
-            made, self._made = self._made, []
-        for sender in made:
-            sender.close()
-
-
 def create_app(settings: Settings) -> FastAPI:
     """The intake app; refuses to be built without a token (an open intake would take anyone's records)."""
     if settings.webhook_token is None or not settings.webhook_token.get_secret_value():
         raise ConfigError("set NIGHTCLERK_WEBHOOK_TOKEN: the webhook accepts only bearer-token requests")
     expected = f"Bearer {settings.webhook_token.get_secret_value()}".encode()
-    senders = _Senders(settings)
+    senders = EnqueuerPool(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -167,17 +140,17 @@ def create_app(settings: Settings) -> FastAPI:
                     RejectedRecord(index=index, document_id=result.document_id, reason=result.reason)
                 )
         chunks += chunker.flush()
-        sender = senders.here()  # connects on its first send
-        for queued, chunk in enumerate(chunks):
-            try:
-                sender.send(chunk)
-            except BrokerUnavailable as exc:
-                if not queued:
-                    raise
-                raise BrokerUnavailable(
-                    f"{exc}; {queued} of this request's {len(chunks)} chunks were already queued -- sending "
-                    "the same records again is safe: document ids are stable"
-                ) from None
+        with senders.lend() as sender:
+            for queued, chunk in enumerate(chunks):
+                try:
+                    sender.send(chunk)
+                except BrokerUnavailable as exc:
+                    if not queued:
+                        raise
+                    raise BrokerUnavailable(
+                        f"{exc}; {queued} of this request's {len(chunks)} chunks were already queued -- "
+                        "sending the same records again is safe: document ids are stable"
+                    ) from None
         outcome.chunks = len(chunks)
         return outcome
 

@@ -9,7 +9,8 @@ the ledger), then :class:`BrokerUnavailable` is raised.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from celery import Celery
@@ -21,6 +22,7 @@ from nightclerk.shared.celery_app import make_celery
 from nightclerk.shared.errors import BrokerUnavailable
 from nightclerk.shared.ledger import ChunkLedger
 from nightclerk.shared.messages import PROCESS_CHUNK_TASK, ChunkMessage
+from nightclerk.shared.redis_conn import safe_url
 from nightclerk.shared.retrying import retry_transient
 from nightclerk.shared.settings import Settings
 from nightclerk.shared.signing import sign
@@ -41,10 +43,11 @@ class ChunkSender:
         message = chunk.model_dump(mode="json")
         key = self.settings.message_signing_key
         signature = sign(key, message) if key is not None else None
-        self._patiently(lambda: self.ledger.record(chunk.chunk_id, message, signature))
-        self._publish(
-            chunk.chunk_id, message, signature, summary=f"{len(chunk.documents)} {chunk.kind} documents"
-        )
+        with self._naming_the_queue():
+            self._patiently(lambda: self.ledger.record(chunk.chunk_id, message, signature))
+            self._publish(
+                chunk.chunk_id, message, signature, summary=f"{len(chunk.documents)} {chunk.kind} documents"
+            )
 
     def send_again(
         self,
@@ -56,10 +59,20 @@ class ChunkSender:
         deferrals: int = 0,
     ) -> None:
         """Send a chunk anew, as it was signed, after ``countdown`` seconds."""
-        self._patiently(lambda: self.ledger.resent(chunk_id))
-        self._publish(
-            chunk_id, message, signature, countdown=countdown, deferrals=deferrals, summary="resent"
-        )
+        with self._naming_the_queue():
+            self._patiently(lambda: self.ledger.resent(chunk_id))
+            self._publish(
+                chunk_id, message, signature, countdown=countdown, deferrals=deferrals, summary="resent"
+            )
+
+    @contextmanager
+    def _naming_the_queue(self) -> Iterator[None]:
+        """A :class:`BrokerUnavailable` from either step says which queue on which Redis it was."""
+        try:
+            yield
+        except BrokerUnavailable as exc:
+            where = f"queue {self.queue} at {safe_url(self.settings.redis_url)}"
+            raise BrokerUnavailable(f"{exc}: {where}") from None
 
     def _publish(
         self,
@@ -87,7 +100,7 @@ class ChunkSender:
                 kwargsrepr="{signed}" if signature is not None else "{}",
             )
         except (OperationalError, RedisError, OSError) as exc:
-            raise BrokerUnavailable(f"sending to queue {self.queue} failed ({type(exc).__name__})") from None
+            raise BrokerUnavailable(f"sending failed ({type(exc).__name__})") from None
 
     def _patiently(self, step: Callable[[], T]) -> T:
         return retry_transient(

@@ -94,10 +94,6 @@ class Settings(BaseSettings):
     device: Device = "auto"
     precision: Precision = "auto"
     intra_op_threads: int = Field(default=0, ge=0, description="0: one per CPU core available to the process")
-    ort_spinning: bool = Field(
-        default=True,
-        description="ONNX Runtime's threads spin-wait between runs; false: they sleep and free the cores",
-    )
     batch_token_budget: int = Field(default=8192, ge=16, description="padded tokens per inference batch")
     max_batch_docs: int = Field(default=64, ge=1)
     top_k_labels: int = Field(default=5, ge=1)

@@ -40,6 +40,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     A scheduler rather than ``xdist_group`` marks: xdist 3.8 puts the group into ``item._nodeid``, which
     pytest 9.2 no longer reads, so ``--dist loadgroup`` groups nothing.
     """
+    if config.getvalue("dist") != "load":  # -n alone means load; an explicit --dist is the caller's choice
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class FuzzBesideTheRest(LoadScopeScheduling):

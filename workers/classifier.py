@@ -71,8 +71,6 @@ def session_options(placement: Placement, threads: int) -> ort.SessionOptions:
     options.intra_op_num_threads = threads or (1 if placement.device == "cuda" else cpu_count())
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    if not placement.spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

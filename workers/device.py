@@ -15,9 +15,6 @@ __all__ = ["Placement", "choose_placement", "cpu_count", "gpu_count"]
 class Placement:
     device: str  # "cuda" or "cpu"
     providers: list[Any]
-    # ONNX Runtime's intra-op threads spin-wait for the next work after each run (its default); off, they
-    # sleep and leave the cores to what else runs beside them (see ``Settings.ort_spinning``)
-    spin: bool = True
 
     @property
     def provider_name(self) -> str:
@@ -25,9 +22,7 @@ class Placement:
         return str(first[0] if isinstance(first, tuple) else first)
 
 
-def choose_placement(
-    requested: str, available_providers: list[str], device_id: int = 0, *, spin: bool = True
-) -> Placement:
+def choose_placement(requested: str, available_providers: list[str], device_id: int = 0) -> Placement:
     """CUDA when asked for (or ``auto``) and both a GPU and the CUDA provider exist; the CPU otherwise."""
     cuda_ready = "CUDAExecutionProvider" in available_providers and gpu_count() > 0
     if requested == "cuda" and not cuda_ready:
@@ -37,5 +32,5 @@ def choose_placement(
         )
     if requested in ("cuda", "auto") and cuda_ready:
         cuda = ("CUDAExecutionProvider", {"device_id": device_id})
-        return Placement("cuda", [cuda, "CPUExecutionProvider"], spin)
-    return Placement("cpu", ["CPUExecutionProvider"], spin)
+        return Placement("cuda", [cuda, "CPUExecutionProvider"])
+    return Placement("cpu", ["CPUExecutionProvider"])

@@ -25,9 +25,7 @@ Summarizer = SummarizerRuntime | ExtractiveRuntime
 class PackRegistry:
     def __init__(self, settings: Settings, placement: Placement | None = None) -> None:
         self.settings = settings
-        self.placement = placement or choose_placement(
-            settings.device, ort.get_available_providers(), spin=settings.ort_spinning
-        )
+        self.placement = placement or choose_placement(settings.device, ort.get_available_providers())
         self._classifiers: dict[str, ClassifierRuntime] = {}
         self._summarizers: dict[str, Summarizer] = {}
 

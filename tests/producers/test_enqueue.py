@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from nightclerk.producers.enqueue import Enqueuer
+from nightclerk.producers.enqueue import Enqueuer, EnqueuerPool
 from nightclerk.shared.documents import EhrNote
 from nightclerk.shared.errors import BrokerUnavailable
 from nightclerk.shared.messages import ChunkMessage
@@ -25,7 +26,6 @@ def test_a_chunk_arrives_as_a_json_celery_message(
     with Enqueuer(producer_settings) as enqueuer:
         enqueuer.check()
         assert enqueuer.send(chunk) == chunk.chunk_id
-        assert enqueuer.sent == 1
     [(envelope, _)] = queued_raw()
     headers = envelope["headers"]
     assert headers["id"] == chunk.chunk_id
@@ -67,3 +67,30 @@ def test_a_send_while_redis_is_away_is_retried_then_given_up_in_about_publish_re
         enqueuer.send(chunk)
     assert 3 <= time.monotonic() - started < 30
     assert SECRET not in str(caught.value) and "queue nowhere at redis://127.0.0.1:1/0" in str(caught.value)
+
+
+def test_the_pool_reuses_an_enqueuer_across_threads_and_makes_one_more_only_when_lent_at_once(
+    producer_settings: Settings, queued: Callable[[], list[ChunkMessage]]
+) -> None:
+    pool = EnqueuerPool(producer_settings)
+    lent: list[Enqueuer] = []
+
+    def send_one(number: int) -> None:  # on a thread of its own, as a request on the webhook's threadpool
+        chunk = ChunkMessage(
+            tasks=["classify"], documents=[EhrNote(source="t", source_id=str(number), text="x")]
+        )
+        with pool.lend() as enqueuer:
+            enqueuer.send(chunk)
+            lent.append(enqueuer)
+
+    for number in range(3):  # one after the other, each thread gone before the next starts
+        thread = threading.Thread(target=send_one, args=(number,))
+        thread.start()
+        thread.join()
+    assert pool.made == 1 and lent[0] is lent[1] is lent[2]
+    with pool.lend() as first, pool.lend() as second:
+        assert first is not second
+    assert pool.made == 2
+    assert sorted(doc.source_id or "" for chunk in queued() for doc in chunk.documents) == ["0", "1", "2"]
+    pool.close()
+    assert pool.made == 0

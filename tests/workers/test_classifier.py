@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nightclerk.shared.errors import ConfigError, PackIntegrityError, PackInvalid
-from nightclerk.workers.classifier import ClassifierRuntime, session_options
+from nightclerk.workers.classifier import ClassifierRuntime
 from nightclerk.workers.device import Placement
 
 CPU = Placement("cpu", ["CPUExecutionProvider"])
@@ -90,20 +90,3 @@ def test_a_summarize_pack_is_not_loaded_as_a_classifier(tiny_packs: Path, tmp_pa
     write_manifest(pack, manifest.model_copy(update={"task": "summarize", "labels": [], "generation": spec}))
     with pytest.raises(PackInvalid, match="summarize pack, not a classify pack"):
         ClassifierRuntime(pack, CPU)
-
-
-def test_spinning_is_onnx_runtimes_default_and_turned_off_by_the_placement() -> None:
-    spinning = session_options(CPU, 2)
-    sleeping = session_options(Placement("cpu", ["CPUExecutionProvider"], spin=False), 2)
-    with pytest.raises(RuntimeError, match="allow_spinning"):  # never set: ONNX Runtime's default (spin)
-        spinning.get_session_config_entry("session.intra_op.allow_spinning")
-    assert sleeping.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-
-
-def test_the_workers_registry_takes_spinning_from_the_settings(tiny_packs: Path) -> None:
-    from nightclerk.shared.settings import Settings
-    from nightclerk.workers.pack_registry import PackRegistry
-
-    on = Settings(packs_dir=tiny_packs, device="cpu")
-    assert PackRegistry(on).placement.spin is True
-    assert PackRegistry(on.with_overrides(ort_spinning="false")).placement.spin is False
